@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { createPool } from '../../db/pool.ts';
+import { connectSes } from '../../ses/client.ts';
+import { newProcessId, startWorker } from '../../worker/runner.ts';
+import { createContext, untilSignal } from '../context.ts';
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('Run the graphile-worker task runner (every task in tasks/ plus the crontab)')
+    .option('-c, --concurrency <n>', 'jobs run at once in this process', (v) => Number(v))
+    .option('--no-crontab', 'do not run the recurring tasks in this process')
+    .action(async (options: { concurrency?: number; crontab: boolean }) => {
+      const ctx = createContext();
+      const stopping = untilSignal(ctx.logger);
+      const processId = newProcessId();
+      const concurrency = options.concurrency ?? ctx.config.worker.concurrency;
+      const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
+        max: concurrency + 4,
+        applicationName: processId,
+      });
+      const ses = await connectSes(ctx.config, ctx.logger);
+      const worker = await startWorker({
+        config: ctx.config,
+        logger: ctx.logger,
+        pool,
+        processId,
+        ses: ses.client,
+        concurrency,
+        crontab: options.crontab,
+      });
+      ctx.logger.info({ processId, concurrency }, 'worker started');
+      await Promise.race([stopping, worker.runner.promise]);
+      await worker.stop();
+      await ses.close();
+      await pool.end();
+      ctx.logger.info('worker stopped');
+    });
+}

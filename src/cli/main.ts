@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+import { Command, CommanderError } from 'commander';
+import { registerMigrate } from './commands/migrate.ts';
+import { registerWorker } from './commands/worker.ts';
+import { UsageError } from './context.ts';
+
+const program = new Command('mailer')
+  .description('PostgreSQL-backed weekly email campaigns for Amazon SES')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerMigrate(program);
+registerWorker(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else if (error instanceof UsageError) {
+    process.stderr.write(`mailer: ${error.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(
+      `mailer: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
+    );
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,109 @@
+// The one place that reads process.env. Every setting is validated by zod; a bad value stops the
+// process with a message naming the variable. The result is frozen and passed in, never imported.
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+const csv = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  );
+
+const boolish = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no', ''])
+  .optional()
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const envSchema = z.object({
+  DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
+  EMBEDDED_PG_PORT: positiveInt(54329),
+  EMBEDDED_PG_DIR: optionalString,
+  SES_ENDPOINT: optionalString.pipe(z.url().optional()),
+  AWS_REGION: z.string().trim().min(1).default('us-east-1'),
+  MAIL_FROM: z.string().trim().min(3).default('Mailer <mailer@example.com>'),
+  SES_CONFIGURATION_SET: optionalString,
+  // Sends per second across all workers. Unset: ask SES GetAccount. 0: no pacing at all.
+  SES_MAX_SEND_RATE: optionalString.pipe(z.coerce.number<string | undefined>().min(0).optional()),
+  SES_TIMEOUT_MS: positiveInt(15_000),
+  // A claimed recipient with no recorded outcome after this long is declared in doubt.
+  SEND_CLAIM_LEASE_SECONDS: positiveInt(120),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  SNS_TOPIC_ARNS: csv,
+  SNS_TRUST_LOCAL_CERT: boolish,
+  UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
+  WORKER_CONCURRENCY: positiveInt(16),
+  WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).default(100),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly embeddedPg: { readonly port: number; readonly dir: string | undefined };
+  readonly ses: {
+    readonly endpoint: string | undefined;
+    readonly region: string;
+    readonly from: string;
+    readonly configurationSet: string | undefined;
+    readonly maxSendRate: number | undefined;
+    readonly timeoutMs: number;
+  };
+  readonly sendClaimLeaseSeconds: number;
+  readonly publicUrl: string;
+  readonly port: number;
+  readonly sns: { readonly topicArns: readonly string[]; readonly trustLocalCert: boolean };
+  readonly unsubscribeTokenTtlDays: number;
+  readonly worker: { readonly concurrency: number; readonly localQueueSize: number };
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return deepFreeze({
+    databaseUrl: e.DATABASE_URL,
+    embeddedPg: { port: e.EMBEDDED_PG_PORT, dir: e.EMBEDDED_PG_DIR },
+    ses: {
+      endpoint: e.SES_ENDPOINT,
+      region: e.AWS_REGION,
+      from: e.MAIL_FROM,
+      configurationSet: e.SES_CONFIGURATION_SET,
+      maxSendRate: e.SES_MAX_SEND_RATE,
+      timeoutMs: e.SES_TIMEOUT_MS,
+    },
+    sendClaimLeaseSeconds: e.SEND_CLAIM_LEASE_SECONDS,
+    publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
+    port: e.PORT,
+    sns: { topicArns: e.SNS_TOPIC_ARNS, trustLocalCert: e.SNS_TRUST_LOCAL_CERT },
+    unsubscribeTokenTtlDays: e.UNSUBSCRIBE_TOKEN_TTL_DAYS,
+    worker: { concurrency: e.WORKER_CONCURRENCY, localQueueSize: e.WORKER_LOCAL_QUEUE_SIZE },
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,31 @@
+import pg from 'pg';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { ensureEmbeddedPostgres } from './embedded.ts';
+
+// DATABASE_URL when set; otherwise the embedded default server, started on demand.
+export async function resolveDatabaseUrl(config: Config, logger: Logger): Promise<string> {
+  if (config.databaseUrl) return config.databaseUrl;
+  logger.info('DATABASE_URL is unset: using the embedded PostgreSQL under .data/');
+  return ensureEmbeddedPostgres({
+    port: config.embeddedPg.port,
+    dir: config.embeddedPg.dir,
+    logger,
+  });
+}
+
+export function createPool(
+  connectionString: string,
+  logger: Logger,
+  options: { max?: number; applicationName?: string } = {},
+): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max: options.max ?? 10,
+    application_name: options.applicationName ?? 'mailer',
+  });
+  // An idle client losing its connection (e.g. a database restart) must not crash the process;
+  // the pool replaces it on next use.
+  pool.on('error', (error) => logger.warn({ err: error }, 'database connection lost'));
+  return pool;
+}

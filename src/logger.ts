@@ -1,0 +1,63 @@
+// One pino root logger. JSON by default (what log shippers want); pretty on a terminal.
+// Credentials never reach the logs: the redact paths cover every place the AWS SDK or our own
+// config could surface them, and database URLs are logged without their password.
+import { Logger as GraphileLogger } from 'graphile-worker';
+import { type Logger, pino } from 'pino';
+
+export type { Logger };
+
+export function createLogger(options: { level: string; pretty?: boolean; name?: string }): Logger {
+  const pretty = options.pretty ?? (process.stdout.isTTY === true && process.env.CI === undefined);
+  return pino({
+    name: options.name ?? 'mailer',
+    level: options.level,
+    redact: {
+      paths: [
+        '*.accessKeyId',
+        '*.secretAccessKey',
+        '*.sessionToken',
+        '*.password',
+        'credentials',
+        '*.credentials',
+        'headers.authorization',
+        '*.headers.authorization',
+      ],
+      censor: '[redacted]',
+    },
+    ...(pretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } } }
+      : {}),
+  });
+}
+
+// graphile-worker and graphile-migrate log through @graphile/logger; route both into pino with
+// their scope (worker id, task, job id) as structured fields.
+// Structural type: the two packages depend on different @graphile/logger versions.
+type LogFunction = (level: string, message: string, meta?: Record<string, unknown>) => void;
+
+export function graphileLogFactory(logger: Logger): (scope: object) => LogFunction {
+  return (scope) => {
+    const child = logger.child({ component: 'graphile', ...scope });
+    return (level, message, meta) => {
+      const fields = meta ?? {};
+      if (level === 'error') child.error(fields, message);
+      else if (level === 'warning') child.warn(fields, message);
+      else if (level === 'info') child.info(fields, message);
+      else child.debug(fields, message);
+    };
+  };
+}
+
+export function graphileLoggerFrom(logger: Logger): GraphileLogger {
+  return new GraphileLogger(graphileLogFactory(logger));
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '[unparseable url]';
+  }
+}

@@ -1,0 +1,92 @@
+// Which SES we talk to. SES_ENDPOINT wins; otherwise real SES when the AWS credential chain yields
+// credentials; otherwise (a machine with nothing configured) the project's local SES endpoint,
+// started in this process, and the logs say so loudly.
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { GetAccountCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+
+export interface SesConnection {
+  client: SESv2Client;
+  endpoint: string | undefined;
+  close(): Promise<void>;
+}
+
+export function createSesClient(
+  config: Config,
+  endpoint: string | undefined,
+  options: { maxSockets?: number } = {},
+): SESv2Client {
+  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 256 };
+  return new SESv2Client({
+    region: config.ses.region,
+    ...(endpoint ? { endpoint } : {}),
+    // One attempt per call: whether a failed send may be retried is our decision (at-most-once),
+    // not the SDK's. Retries happen as new jobs; see src/ses/errors.ts.
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: Math.min(5_000, config.ses.timeoutMs),
+      requestTimeout: config.ses.timeoutMs,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+    },
+    ...(endpoint && !process.env.AWS_ACCESS_KEY_ID
+      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : {}),
+  });
+}
+
+async function hasAwsCredentials(config: Config): Promise<boolean> {
+  const probe = new SESv2Client({ region: config.ses.region });
+  try {
+    const credentials = probe.config.credentials;
+    const timeout = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('timeout')), 3_000).unref(),
+    );
+    await Promise.race([credentials(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    probe.destroy();
+  }
+}
+
+export async function connectSes(config: Config, logger: Logger): Promise<SesConnection> {
+  if (config.ses.endpoint) {
+    logger.info({ endpoint: config.ses.endpoint }, 'SES: using SES_ENDPOINT');
+    const client = createSesClient(config, config.ses.endpoint);
+    return { client, endpoint: config.ses.endpoint, close: async () => client.destroy() };
+  }
+  if (await hasAwsCredentials(config)) {
+    logger.info(
+      { region: config.ses.region },
+      'SES: using Amazon SES with the AWS credential chain',
+    );
+    const client = createSesClient(config, undefined);
+    return { client, endpoint: undefined, close: async () => client.destroy() };
+  }
+  const { startLocalSes } = await import('../ses-local/server.ts');
+  const local = await startLocalSes({ logger: logger.child({ component: 'ses-local' }) });
+  logger.warn(
+    { endpoint: local.url },
+    'SES: no SES_ENDPOINT and no AWS credentials: sending to the LOCAL SES endpoint in this ' +
+      'process; nothing leaves this machine',
+  );
+  const client = createSesClient(config, local.url);
+  return {
+    client,
+    endpoint: local.url,
+    close: async () => {
+      client.destroy();
+      await local.close();
+    },
+  };
+}
+
+// The account's MaxSendRate, used for pacing when SES_MAX_SEND_RATE is unset.
+export async function fetchMaxSendRate(client: SESv2Client): Promise<number | undefined> {
+  const account = await client.send(new GetAccountCommand({}));
+  return account.SendQuota?.MaxSendRate;
+}

@@ -1,0 +1,125 @@
+// `mailer worker`: graphile-worker with every task in tasks/ and the crontab. Registers the process
+// (so a SIGKILLed one's jobs are released by the next sweep) and shuts down gracefully: stop
+// fetching, finish in-flight jobs, then the caller closes the pool.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseCrontab, type Runner, run, type WorkerEvents } from 'graphile-worker';
+import type pg from 'pg';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { graphileLoggerFrom } from '../logger.ts';
+import { fetchMaxSendRate } from '../ses/client.ts';
+import { createTemplateRenderer } from '../ses/render.ts';
+import { PermanentJobError } from './define.ts';
+import type { TaskDeps } from './deps.ts';
+import { loadTaskList, tasksDirectory } from './registry.ts';
+
+export const crontabPath = join(tasksDirectory, '..', 'crontab');
+
+export function newProcessId(): string {
+  return `mailer-worker-${randomBytes(6).toString('hex')}`;
+}
+
+export interface WorkerHandle {
+  runner: Runner;
+  stop(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  config: Config;
+  logger: Logger;
+  pool: pg.Pool; // created with application_name = processId
+  processId: string;
+  ses: TaskDeps['ses'];
+  concurrency?: number;
+  crontab?: boolean;
+}
+
+async function resolveSendRate(options: WorkerOptions): Promise<() => number | undefined> {
+  const configured = options.config.ses.maxSendRate;
+  if (configured !== undefined) return () => configured || undefined;
+  let rate = await fetchMaxSendRate(options.ses);
+  options.logger.info({ maxSendRate: rate }, 'pacing at the SES account MaxSendRate');
+  const refresh = setInterval(() => {
+    fetchMaxSendRate(options.ses).then(
+      (r) => {
+        rate = r;
+      },
+      (error) => options.logger.warn({ err: error }, 'GetAccount failed; keeping the last rate'),
+    );
+  }, 600_000);
+  refresh.unref();
+  return () => rate;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
+  const { config, logger, pool, processId } = options;
+  const deps: TaskDeps = {
+    pool,
+    config,
+    logger,
+    ses: options.ses,
+    render: createTemplateRenderer(pool),
+    sendRate: await resolveSendRate(options),
+  };
+  await pool.query(
+    `insert into public.worker_processes (process_id, hostname, pid) values ($1, $2, $3)
+     on conflict (process_id) do nothing`,
+    [processId, hostname(), process.pid],
+  );
+  // Free whatever a previous, killed worker left locked before we start taking jobs.
+  await pool.query('select public.release_dead_workers()');
+
+  const crontab = options.crontab === false ? '' : await readFile(crontabPath, 'utf8');
+  const events = new EventEmitter() as WorkerEvents;
+  const register = (id: string) =>
+    pool
+      .query(
+        `update public.worker_processes set worker_ids = array_append(worker_ids, $2)
+          where process_id = $1 and not $2 = any(worker_ids)`,
+        [processId, id],
+      )
+      .catch((error) => logger.error({ err: error }, 'could not register worker id'));
+  events.on('pool:create', ({ workerPool }) => void register(workerPool.id));
+  events.on('worker:create', ({ worker }) => void register(worker.workerId));
+  // A malformed payload is a permanent failure: no retries for something that can never parse.
+  events.on('job:complete', ({ job, error }) => {
+    if (!(error instanceof PermanentJobError)) return;
+    pool
+      .query('select graphile_worker.permanently_fail_jobs(array[$1::bigint], $2)', [
+        job.id,
+        error.message,
+      ])
+      .catch((e) => logger.error({ err: e, jobId: job.id }, 'could not fail job permanently'));
+  });
+  const runner = await run({
+    events,
+    pgPool: pool,
+    taskList: await loadTaskList(deps),
+    parsedCronItems: parseCrontab(crontab),
+    concurrency: options.concurrency ?? config.worker.concurrency,
+    noHandleSignals: true,
+    logger: graphileLoggerFrom(logger),
+    preset: {
+      worker: {
+        ...(config.worker.localQueueSize > 0
+          ? { localQueue: { size: config.worker.localQueueSize } }
+          : {}),
+        pollInterval: 1_000,
+      },
+    },
+  });
+
+  return {
+    runner,
+    async stop() {
+      await runner.stop();
+      await pool
+        .query('delete from public.worker_processes where process_id = $1', [processId])
+        .catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,32 @@
+// generate_campaign: creates the week's campaign, its recipients and unsubscribe tokens in one
+// set-based SQL transaction (public.generate_campaign), and queues it unless send is false.
+// Payload: {"week_of_month": 1-4, "generated_date"?: "YYYY-MM-DD" (default today UTC),
+//           "send"?: boolean (default true)}
+// Rerun-safe: (week_of_month, generated_date) is unique; a rerun returns the existing campaign.
+// Enqueues: one send_recipient per pending recipient, via the campaigns status trigger.
+import { z } from 'zod';
+import { generateCampaign } from '../src/queries/campaigns.ts';
+import { defineTask } from '../src/worker/define.ts';
+import type { TaskDeps } from '../src/worker/deps.ts';
+
+export const generateCampaignPayload = z.object({
+  week_of_month: z.number().int().min(1).max(4),
+  generated_date: z.iso.date().optional(),
+  send: z.boolean().optional(),
+});
+
+export default function createGenerateCampaign(deps: TaskDeps) {
+  return defineTask('generate_campaign', generateCampaignPayload, async (payload, helpers) => {
+    const campaign = await generateCampaign(deps.pool, {
+      weekOfMonth: payload.week_of_month,
+      generatedDate: payload.generated_date ?? new Date().toISOString().slice(0, 10),
+      send: payload.send ?? true,
+      tokenTtlDays: deps.config.unsubscribeTokenTtlDays,
+      publicUrl: deps.config.publicUrl,
+    });
+    helpers.logger.info(
+      `campaign ${campaign.campaign_id} (${campaign.campaign_name}): ${campaign.status}, ` +
+        `${campaign.recipients} recipients`,
+    );
+  });
+}

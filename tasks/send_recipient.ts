@@ -1,0 +1,117 @@
+// send_recipient: sends one campaign email through SES, at most once.
+// Payload: {"campaign_id": uuid, "customer_id": uuid}
+// Rerun-safe: the recipient is claimed under its row lock and the claim is committed before
+// SendEmail is called; a rerun finds it no longer pending and does nothing. A claim that never got
+// an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
+// Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
+// (throttling, 5xx); that happens inside record_send_result, in the same transaction.
+import { SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { z } from 'zod';
+import {
+  claimRecipientForSend,
+  finishCampaignIfComplete,
+  pauseAllSendingCampaigns,
+  type RecipientKey,
+  recordSendResult,
+  type SendClaim,
+  type SendOutcome,
+} from '../src/queries/sending.ts';
+import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts';
+import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
+import { defineTask } from '../src/worker/define.ts';
+import type { TaskDeps } from '../src/worker/deps.ts';
+
+const payloadSchema = z.object({ campaign_id: z.uuid(), customer_id: z.uuid() });
+
+// Pacing spends 97% of the allowed rate: network jitter between our send slot and SES's clock must
+// never push one second over the account's limit.
+const PACING_HEADROOM = 0.97;
+
+function retryDelayMs(attempt: number): number {
+  const base = Math.min(60_000, 1_000 * 2 ** Math.max(0, attempt - 1));
+  return base / 2 + Math.random() * (base / 2);
+}
+
+export default function createSendRecipient(deps: TaskDeps) {
+  const { pool, config, ses } = deps;
+
+  async function content(claim: SendClaim): Promise<OutgoingEmail['content']> {
+    const data = claim.template_data ?? {};
+    if (claim.provider === 'ses') {
+      return { kind: 'ses', templateName: claim.provider_template_name ?? '', templateData: data };
+    }
+    return { kind: 'internal', rendered: await deps.render(claim.template_id ?? '', data) };
+  }
+
+  async function send(key: RecipientKey, claim: SendClaim, attempt: number): Promise<SendOutcome> {
+    let email: OutgoingEmail;
+    try {
+      email = {
+        from: config.ses.from,
+        to: claim.email ?? '',
+        campaignId: key.campaign_id,
+        customerId: key.customer_id,
+        unsubscribeUrl: String(claim.template_data?.unsubscribe_url ?? ''),
+        configurationSet: config.ses.configurationSet,
+        content: await content(claim),
+      };
+    } catch (error) {
+      // Nothing reached SES; a template that cannot render fails this recipient, not the job.
+      return { outcome: 'failed', error: `render: ${errorMessage(error)}` };
+    }
+    try {
+      const result = await ses.send(new SendEmailCommand(buildSendEmailInput(email)));
+      return { outcome: 'sent', messageId: result.MessageId ?? 'unknown' };
+    } catch (error) {
+      const kind = classifySendError(error);
+      const message = errorMessage(error);
+      if (kind === 'rejected') return { outcome: 'failed', error: message };
+      if (kind === 'unknown') return { outcome: 'in_doubt', error: message };
+      if (kind === 'account_paused') {
+        const paused = await pauseAllSendingCampaigns(pool);
+        deps.logger.fatal(
+          { err: error, sesError: errorName(error), pausedCampaigns: paused },
+          'SES refuses to send for this account: every sending campaign is PAUSED. ' +
+            'Fix the account, then set the campaigns back to queued.',
+        );
+      }
+      return {
+        outcome: 'released',
+        error: message,
+        retryAt: new Date(Date.now() + retryDelayMs(attempt)),
+      };
+    }
+  }
+
+  return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
+    const log = helpers.logger;
+    const rate = deps.sendRate();
+    const claim = await claimRecipientForSend(
+      pool,
+      key,
+      config.sendClaimLeaseSeconds,
+      rate ? rate * PACING_HEADROOM : undefined,
+    );
+    if (claim.outcome !== 'claimed') {
+      if (claim.outcome === 'in_doubt') {
+        log.warn(`recipient ${key.customer_id} of ${key.campaign_id} is in doubt; not resending`);
+      } else {
+        log.debug(`skipping ${key.customer_id} of ${key.campaign_id}: ${claim.outcome}`);
+      }
+      await finishCampaignIfComplete(pool, key.campaign_id);
+      return;
+    }
+    if (claim.send_at) {
+      const wait = new Date(claim.send_at).getTime() - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    const outcome = await send(key, claim, claim.attempt_count ?? 1);
+    await recordSendResult(pool, key, outcome);
+    if (outcome.outcome !== 'sent') {
+      log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {
+        error: outcome.error,
+      });
+    }
+    await finishCampaignIfComplete(pool, key.campaign_id);
+  });
+}

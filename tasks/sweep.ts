@@ -1,0 +1,26 @@
+// sweep (recurring, every minute): the recovery pass that makes crashes visible and finite.
+// 1. Unlocks jobs held by worker processes that have no database connection any more (SIGKILL).
+// 2. Declares claims older than the lease in_doubt (SendEmail may or may not have happened).
+// 3. Marks campaigns with nothing left to send done.
+// Payload: none (graphile-worker cron passes {_cron: ...}; ignored). Rerun-safe: every step is a
+// conditional UPDATE. Enqueues nothing itself; unlocked jobs simply run again.
+import { z } from 'zod';
+import { defineTask } from '../src/worker/define.ts';
+import type { TaskDeps } from '../src/worker/deps.ts';
+
+export default function createSweep(deps: TaskDeps) {
+  return defineTask('sweep', z.unknown(), async (_payload, helpers) => {
+    const { rows } = await deps.pool.query<{ released: number; expired: number }>(
+      `select public.release_dead_workers() as released,
+              public.sweep_send_claims(make_interval(secs => $1)) as expired`,
+      [deps.config.sendClaimLeaseSeconds],
+    );
+    const result = rows[0];
+    if (result && (result.released > 0 || result.expired > 0)) {
+      helpers.logger.warn(
+        `sweep: released jobs of ${result.released} dead worker process(es); ` +
+          `${result.expired} expired claim(s) now in_doubt`,
+      );
+    }
+  });
+}
