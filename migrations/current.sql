@@ -1,1 +1,0 @@
--- Enter migration here (rerun-safe: drop ... if exists, create or replace)

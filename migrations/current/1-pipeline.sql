@@ -1,0 +1,1 @@
+-- Campaign pipeline changes (rerun-safe: drop ... if exists, create or replace)

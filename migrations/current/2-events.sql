@@ -1,0 +1,1 @@
+-- SES events and compliance (rerun-safe: drop ... if exists, create or replace)
