@@ -27,5 +27,8 @@ export function createPool(
   // An idle client losing its connection (e.g. a database restart) must not crash the process;
   // the pool replaces it on next use.
   pool.on('error', (error) => logger.warn({ err: error }, 'database connection lost'));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'database client error'));
+  });
   return pool;
 }

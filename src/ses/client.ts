@@ -28,6 +28,8 @@ export function createSesClient(
     requestHandler: {
       connectionTimeout: Math.min(5_000, config.ses.timeoutMs),
       requestTimeout: config.ses.timeoutMs,
+      // Without this the SDK only logs a warning when the timeout passes.
+      throwOnRequestTimeout: true,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     },

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { migrateDatabase } from '../../src/db/migrate.ts';
+import { applyCurrentMigration, migrateDatabase } from '../../src/db/migrate.ts';
 import type { Logger } from '../../src/logger.ts';
 
 export function withDatabase(url: string, database: string): string {
@@ -20,5 +20,6 @@ export async function buildTemplateDatabase(adminUrl: string, logger: Logger): P
     await admin.end();
   }
   await migrateDatabase(withDatabase(adminUrl, name), logger);
+  await applyCurrentMigration(withDatabase(adminUrl, name), logger);
   return name;
 }

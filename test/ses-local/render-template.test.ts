@@ -1,0 +1,28 @@
+import test from 'ava';
+import { renderTemplate } from '../../src/ses-local/render-template.ts';
+
+test('substitutes top-level and nested values, tolerating spaces inside the braces', (t) => {
+  const data = { name: 'Ann', order: { id: 7, lines: { count: 2 } } };
+  t.is(renderTemplate('{{name}}/{{ order.id }}/{{order.lines.count}}', data), 'Ann/7/2');
+});
+
+test('escapes HTML in double braces and leaves triple braces raw', (t) => {
+  const data = { html: `<a href="x">Tom & 'Jerry'</a>` };
+  t.is(
+    renderTemplate('{{html}}', data),
+    '&lt;a href&#x3D;&quot;x&quot;&gt;Tom &amp; &#x27;Jerry&#x27;&lt;/a&gt;',
+  );
+  t.is(renderTemplate('{{{html}}}', data), data.html);
+});
+
+test('renders missing, null and inherited values as empty text', (t) => {
+  t.is(
+    renderTemplate('[{{missing}}][{{gone}}][{{a.b.c}}][{{constructor}}]', { gone: null, a: 1 }),
+    '[][][][]',
+  );
+});
+
+test('leaves block helpers, comments and partials in place', (t) => {
+  const source = '{{#if vip}}VIP{{/if}}{{! note}}{{> footer}}';
+  t.is(renderTemplate(source, { vip: true }), source);
+});
