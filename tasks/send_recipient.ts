@@ -5,6 +5,7 @@
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
 // Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
 // (throttling, 5xx); that happens inside record_send_result, in the same transaction.
+// Fails permanently (no retries) for a malformed payload or a recipient that does not exist.
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { z } from 'zod';
 import {
@@ -18,7 +19,7 @@ import {
 } from '../src/queries/sending.ts';
 import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts';
 import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
-import { defineTask } from '../src/worker/define.ts';
+import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
 
 const payloadSchema = z.object({ campaign_id: z.uuid(), customer_id: z.uuid() });
@@ -92,6 +93,16 @@ export default function createSendRecipient(deps: TaskDeps) {
       config.sendClaimLeaseSeconds,
       rate ? rate * PACING_HEADROOM : undefined,
     );
+    if (claim.outcome === 'not_found') {
+      throw new PermanentJobError(
+        `send_recipient: no recipient (campaign_id ${key.campaign_id}, customer_id ${key.customer_id})`,
+      );
+    }
+    if (claim.outcome === 'in_flight') {
+      // Another job holds a fresh claim (a duplicate job, or a killed worker's claim that is not
+      // yet past its lease). Come back later: by then it is sent, or expired into in_doubt.
+      throw new Error(`send_recipient: ${key.customer_id} of ${key.campaign_id} is being sent`);
+    }
     if (claim.outcome !== 'claimed') {
       if (claim.outcome === 'in_doubt') {
         log.warn(`recipient ${key.customer_id} of ${key.campaign_id} is in doubt; not resending`);

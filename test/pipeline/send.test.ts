@@ -1,0 +1,148 @@
+import test from 'ava';
+import { waitFor } from '../helpers/cli.ts';
+import {
+  campaignStatus,
+  deliveriesByAddress,
+  duplicates,
+  generate,
+  seedCustomers,
+  startPipeline,
+  statusCounts,
+  waitForDone,
+} from './harness.ts';
+
+test('every eligible customer gets exactly one email with 3 worker processes', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 2000, suppressed: 50, inactive: 20 });
+  await Promise.all([p.startWorker(), p.startWorker(), p.startWorker()]);
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId);
+
+  const received = deliveriesByAddress(p.ses);
+  t.is(received.size, 1950);
+  t.deepEqual(duplicates(p.ses), []);
+  for (let n = 1; n <= 2020; n++) {
+    const expected = n > 50 && n <= 2000 ? 1 : 0;
+    const got = received.get(`customer${n}@example.com`) ?? 0;
+    if (got !== expected) t.fail(`customer${n}: expected ${expected} emails, got ${got}`);
+  }
+  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 1950, suppressed: 50 });
+  const { rows } = await p.db.pool.query(
+    `select count(*)::int as n from campaign_recipients
+      where campaign_id = $1 and recipient_status = 'sent'
+        and (ses_message_id is null or attempt_count <> 1 or last_attempt_at is null)`,
+    [campaignId],
+  );
+  t.is(rows[0].n, 0, 'every sent recipient has its message id, one attempt and a timestamp');
+});
+
+test('each message carries one-click unsubscribe headers, tags and the configuration set', async (t) => {
+  const p = await startPipeline(t, { env: { SES_CONFIGURATION_SET: 'weekly-events' } });
+  await seedCustomers(p.db, { active: 3 });
+  await p.startWorker();
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId);
+
+  const messages = p.ses.sent();
+  t.is(messages.length, 3);
+  for (const message of messages) {
+    const headers = Object.fromEntries(message.headers.map((h) => [h.name, h.value]));
+    t.regex(headers['List-Unsubscribe'] ?? '', /^<http:\/\/localhost:3000\/unsubscribe\/[0-9a-f-]{36}>$/);
+    t.is(headers['List-Unsubscribe-Post'], 'List-Unsubscribe=One-Click');
+    t.is(message.tags.campaign_id, campaignId);
+    t.regex(message.tags.customer_id ?? '', /^[0-9a-f-]{36}$/);
+    t.is(message.configurationSetName, 'weekly-events');
+    t.regex(message.subject, /^Hello Customer \d$/);
+  }
+});
+
+test('duplicate send_recipient jobs inserted by hand for sent recipients send nothing new', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 100 });
+  await p.startWorker();
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId);
+  t.is(p.ses.sent().length, 100);
+
+  await p.db.pool.query(
+    `select graphile_worker.add_job('send_recipient',
+       json_build_object('campaign_id', campaign_id, 'customer_id', customer_id))
+       from campaign_recipients, generate_series(1, 2)
+      where campaign_id = $1`,
+    [campaignId],
+  );
+  await waitFor(
+    async () =>
+      (await p.db.pool.query(`select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`))
+        .rowCount === 0,
+    { what: 'duplicate jobs drained' },
+  );
+  t.is(p.ses.sendCallCount(), 100);
+  t.deepEqual(duplicates(p.ses), []);
+});
+
+test('pause mid-campaign stops new sends; resume sends everyone else exactly once', async (t) => {
+  const p = await startPipeline(t, { env: { SES_MAX_SEND_RATE: '200' } });
+  await seedCustomers(p.db, { active: 1000 });
+  await p.startWorker();
+  await p.startWorker();
+  const campaignId = await generate(p.db);
+  await waitFor(async () => p.ses.sent().length >= 200, { what: 'sending under way' });
+  await p.db.pool.query(`update campaigns set status = 'paused' where campaign_id = $1`, [
+    campaignId,
+  ]);
+  // In-flight sends finish; then nothing more arrives while paused.
+  await new Promise((r) => setTimeout(r, 1500));
+  const atPause = p.ses.sent().length;
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is(p.ses.sent().length, atPause, 'no sends while paused');
+  t.true(atPause < 1000);
+  t.is(await campaignStatus(p.db, campaignId), 'paused');
+
+  await p.db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
+    campaignId,
+  ]);
+  await waitForDone(p.db, campaignId);
+  t.is(deliveriesByAddress(p.ses).size, 1000);
+  t.deepEqual(duplicates(p.ses), []);
+  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 1000 });
+});
+
+test('a campaign whose every recipient is suppressed is done without sending', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 5, suppressed: 5 });
+  await p.startWorker();
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId);
+  t.is(p.ses.sendCallCount(), 0);
+  t.deepEqual(await statusCounts(p.db, campaignId), { suppressed: 5 });
+});
+
+test('an address suppressed after generation is not sent at send time', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 10 });
+  await p.startWorker();
+  const campaignId = await generate(p.db, { send: false });
+  await p.db.pool.query(
+    `insert into suppression_list (email, reason, source) values ('customer3@example.com', 'manual', 'ops')`,
+  );
+  await p.db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
+    campaignId,
+  ]);
+  await waitForDone(p.db, campaignId);
+  t.false(deliveriesByAddress(p.ses).has('customer3@example.com'));
+  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 9, suppressed: 1 });
+});
+
+test('generating twice for the same week and date makes one campaign', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 10 });
+  await p.startWorker();
+  const first = await generate(p.db);
+  const second = await generate(p.db);
+  t.is(first, second);
+  await waitForDone(p.db, first);
+  const { rows } = await p.db.pool.query('select count(*)::int as n from campaigns');
+  t.is(rows[0].n, 1);
+  t.is(p.ses.sent().length, 10);
+});
