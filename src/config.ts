@@ -46,9 +46,18 @@ const envSchema = z.object({
   WORKER_CONCURRENCY: positiveInt(16),
   WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // How old a signed SNS message may be; SNS keeps its original Timestamp on every retry.
+  SNS_MAX_AGE_SECONDS: positiveInt(3600),
+  // Reputation guard: a campaign is paused when its permanent-bounce or complaint rate (fractions of
+  // its sent recipients) goes above these, once it has sent to REPUTATION_MIN_SENT recipients.
+  // Defaults sit below the 5% / 0.1% at which SES puts an account under review.
+  REPUTATION_MAX_BOUNCE_RATE: z.coerce.number().gt(0).max(1).default(0.04),
+  REPUTATION_MAX_COMPLAINT_RATE: z.coerce.number().gt(0).max(1).default(0.0008),
+  REPUTATION_MIN_SENT: positiveInt(100),
 });
 
-export type Env = z.input<typeof envSchema>;
+// Every variable arrives as a string (or not at all), whatever zod coerces it to.
+export type Env = Partial<Record<keyof z.input<typeof envSchema>, string>>;
 
 export interface Config {
   readonly databaseUrl: string | undefined;
@@ -68,6 +77,12 @@ export interface Config {
   readonly unsubscribeTokenTtlDays: number;
   readonly worker: { readonly concurrency: number; readonly localQueueSize: number };
   readonly logLevel: string;
+  readonly snsMaxAgeSeconds: number;
+  readonly reputation: {
+    readonly maxBounceRate: number;
+    readonly maxComplaintRate: number;
+    readonly minSent: number;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -97,6 +112,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     unsubscribeTokenTtlDays: e.UNSUBSCRIBE_TOKEN_TTL_DAYS,
     worker: { concurrency: e.WORKER_CONCURRENCY, localQueueSize: e.WORKER_LOCAL_QUEUE_SIZE },
     logLevel: e.LOG_LEVEL,
+    snsMaxAgeSeconds: e.SNS_MAX_AGE_SECONDS,
+    reputation: {
+      maxBounceRate: e.REPUTATION_MAX_BOUNCE_RATE,
+      maxComplaintRate: e.REPUTATION_MAX_COMPLAINT_RATE,
+      minSent: e.REPUTATION_MIN_SENT,
+    },
   });
 }
 

@@ -1,6 +1,9 @@
 // `npm test`: prepares the database once, then runs ava.
 // - DATABASE_URL set: tests use that server. Unset: the embedded default (started or reused).
 // - A migrated template database is built once per run; each test file clones it (fast, isolated).
+// - Files named *.exclusive.test.ts measure timing (pacing) and run after the rest, alone, so the
+//   other files' worker processes do not starve them of CPU on a 2-core machine.
+// Arguments are passed to ava (`npm test -- test/pipeline`, `npm test -- --tap`).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureEmbeddedPostgres } from '../src/db/embedded.ts';
@@ -13,17 +16,29 @@ const databaseUrl =
   (await ensureEmbeddedPostgres({ port: Number(process.env.EMBEDDED_PG_PORT ?? 54329) }));
 
 const templateName = await buildTemplateDatabase(databaseUrl, logger);
-
 const ava = join(import.meta.dirname, '..', 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
-const child = spawn(process.execPath, [ava, ...process.argv.slice(2)], {
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    MAILER_TEST_TEMPLATE_DB: templateName,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-  },
-});
-child.on('exit', (code, signal) => {
-  process.exitCode = code ?? (signal ? 1 : 0);
-});
+
+function runAva(args: string[]): Promise<number> {
+  const child = spawn(process.execPath, [ava, ...args], {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      MAILER_TEST_TEMPLATE_DB: templateName,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    },
+  });
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))),
+  );
+}
+
+const args = process.argv.slice(2);
+const explicitFiles = args.some((a) => !a.startsWith('-'));
+if (explicitFiles) {
+  process.exitCode = await runAva(args);
+} else {
+  const main = await runAva([...args, 'test/**/*.test.ts', '!test/**/*.exclusive.test.ts']);
+  const exclusive = await runAva([...args, '--concurrency=1', 'test/**/*.exclusive.test.ts']);
+  process.exitCode = main || exclusive;
+}

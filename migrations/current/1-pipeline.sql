@@ -1,5 +1,17 @@
 -- Campaign pipeline changes (rerun-safe: create or replace)
 
+-- Global pacing: one row holds the next free send slot; each call takes one and moves it on.
+create or replace function public.reserve_send_slot(p_rate double precision) returns timestamptz
+  language sql volatile as $$
+  insert into public.send_pacer as p (id, next_slot)
+  values (true, clock_timestamp() + make_interval(secs => 1 / p_rate))
+  on conflict (id) do update
+    set next_slot = greatest(p.next_slot, clock_timestamp()) + make_interval(secs => 1 / p_rate)
+  returning next_slot - make_interval(secs => 1 / p_rate);
+$$;
+comment on function public.reserve_send_slot(double precision) is
+  'Reserves the next send slot at p_rate sends per second across all workers; returns when to send.';
+
 -- claim_recipient, typed: row(...) literals in plpgsql carry type unknown, so the result is built
 -- in a variable of the declared type.
 create or replace function public.claim_recipient(
@@ -62,11 +74,7 @@ begin
   end if;
 
   if coalesce(p_rate, 0) > 0 then
-    insert into public.send_pacer as p (id, next_slot)
-    values (true, clock_timestamp() + make_interval(secs => 1 / p_rate))
-    on conflict (id) do update
-      set next_slot = greatest(p.next_slot, clock_timestamp()) + make_interval(secs => 1 / p_rate)
-    returning next_slot - make_interval(secs => 1 / p_rate) into v_result.send_at;
+    v_result.send_at := public.reserve_send_slot(p_rate);
   end if;
 
   select t.* into v_template

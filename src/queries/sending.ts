@@ -33,6 +33,15 @@ export async function claimRecipientForSend(
   return claim;
 }
 
+export async function reserveSendSlot(db: pg.Pool, ratePerSecond: number): Promise<Date> {
+  const { rows } = await db.query<{ slot: Date }>('select public.reserve_send_slot($1) as slot', [
+    ratePerSecond,
+  ]);
+  const slot = rows[0]?.slot;
+  if (!slot) throw new Error('reserve_send_slot returned nothing');
+  return slot;
+}
+
 export type SendOutcome =
   | { outcome: 'sent'; messageId: string }
   | { outcome: 'failed'; error: string }

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { parseCrontab, type Runner, run, type WorkerEvents } from 'graphile-worker';
 import type pg from 'pg';
 import type { Config } from '../config.ts';
@@ -38,9 +39,26 @@ export interface WorkerOptions {
   crontab?: boolean;
 }
 
+// The SDK loads and builds much of SendEmail's path on first use; a paced send that pays for that
+// arrives late and bunches up with the next ones. Run the path once without sending anything:
+// the request is aborted before it is written.
+async function warmUpSendPath(ses: TaskDeps['ses']): Promise<void> {
+  const probe = new SendEmailCommand({
+    FromEmailAddress: 'warm-up@example.invalid',
+    Destination: { ToAddresses: ['warm-up@example.invalid'] },
+    Content: { Simple: { Subject: { Data: 'x' }, Body: { Text: { Data: 'x' } } } },
+  });
+  await ses.send(probe, { abortSignal: AbortSignal.abort() }).catch(() => undefined);
+  await fetchMaxSendRate(ses).catch(() => undefined);
+}
+
 async function resolveSendRate(options: WorkerOptions): Promise<() => number | undefined> {
   const configured = options.config.ses.maxSendRate;
-  if (configured !== undefined) return () => configured || undefined;
+  if (configured !== undefined) {
+    await warmUpSendPath(options.ses);
+    return () => configured || undefined;
+  }
+  await warmUpSendPath(options.ses);
   let rate = await fetchMaxSendRate(options.ses);
   options.logger.info({ maxSendRate: rate }, 'pacing at the SES account MaxSendRate');
   const refresh = setInterval(() => {

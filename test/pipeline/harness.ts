@@ -38,12 +38,13 @@ export async function startPipeline(
     async startWorker(extraEnv = {}) {
       const worker = startCli(['worker'], { ...env, ...extraEnv });
       workers.push(worker);
-      const before = workers.length;
       await waitFor(
         async () =>
-          Number(
-            (await db.pool.query('select count(*) as n from public.worker_processes')).rows[0]?.n,
-          ) >= before || worker.child.exitCode !== null,
+          (
+            await db.pool.query('select 1 from public.worker_processes where pid = $1', [
+              worker.child.pid,
+            ])
+          ).rowCount === 1 || worker.child.exitCode !== null,
         { what: 'worker start', timeoutMs: 30_000 },
       );
       if (worker.child.exitCode !== null) throw new Error(`worker exited:\n${worker.output()}`);

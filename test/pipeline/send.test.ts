@@ -47,7 +47,10 @@ test('each message carries one-click unsubscribe headers, tags and the configura
   t.is(messages.length, 3);
   for (const message of messages) {
     const headers = Object.fromEntries(message.headers.map((h) => [h.name, h.value]));
-    t.regex(headers['List-Unsubscribe'] ?? '', /^<http:\/\/localhost:3000\/unsubscribe\/[0-9a-f-]{36}>$/);
+    t.regex(
+      headers['List-Unsubscribe'] ?? '',
+      /^<http:\/\/localhost:3000\/unsubscribe\/[0-9a-f-]{36}>$/,
+    );
     t.is(headers['List-Unsubscribe-Post'], 'List-Unsubscribe=One-Click');
     t.is(message.tags.campaign_id, campaignId);
     t.regex(message.tags.customer_id ?? '', /^[0-9a-f-]{36}$/);
@@ -73,8 +76,11 @@ test('duplicate send_recipient jobs inserted by hand for sent recipients send no
   );
   await waitFor(
     async () =>
-      (await p.db.pool.query(`select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`))
-        .rowCount === 0,
+      (
+        await p.db.pool.query(
+          `select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`,
+        )
+      ).rowCount === 0,
     { what: 'duplicate jobs drained' },
   );
   t.is(p.ses.sendCallCount(), 100);

@@ -1,0 +1,42 @@
+// `mailer serve`: the HTTP endpoints (SES webhook, unsubscribe pages, /healthz). Stateless, so it
+// scales out separately from `mailer worker`. SIGTERM/SIGINT: stop accepting, let requests in
+// flight finish, then close the pool.
+import type { Command } from 'commander';
+import { createPool } from '../../db/pool.ts';
+import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
+import { createContext, UsageError, untilSignal } from '../context.ts';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`--port must be 0-65535, got ${value}`);
+  }
+  return port;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Serve POST /webhooks/ses, the unsubscribe pages and /healthz over HTTP')
+    .option('-p, --port <n>', 'port to listen on (default: PORT)', parsePort)
+    .option('--host <address>', 'address to listen on (default: all interfaces)')
+    .action(async (options: { port?: number; host?: string }) => {
+      const ctx = createContext();
+      const stopping = untilSignal(ctx.logger);
+      const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
+        applicationName: 'mailer-serve',
+      });
+      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      try {
+        const url = await listen(server, options.port ?? ctx.config.port, options.host);
+        ctx.logger.info({ url, publicUrl: ctx.config.publicUrl }, 'HTTP server listening');
+      } catch (error) {
+        await pool.end();
+        throw error;
+      }
+      await stopping;
+      await closeHttpServer(server);
+      await pool.end();
+      ctx.logger.info('HTTP server stopped');
+    });
+}

@@ -1,0 +1,34 @@
+import test from 'ava';
+import { generate, seedCustomers, startPipeline, waitForDone } from './harness.ts';
+
+test('pacing at R/s across 3 workers: no one-second window above R, mean at least 0.95 R', async (t) => {
+  const rate = 100;
+  const p = await startPipeline(t, {
+    ses: { maxSendRate: rate },
+    env: { SES_MAX_SEND_RATE: String(rate) },
+  });
+  await seedCustomers(p.db, { active: 1500 });
+  await Promise.all([p.startWorker(), p.startWorker(), p.startWorker()]);
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId, 60_000);
+
+  const times = p.ses
+    .sent()
+    .map((m) => m.acceptedAt)
+    .sort((a, b) => a - b);
+  t.is(times.length, 1500);
+  let worst = 0;
+  let end = 0;
+  for (let start = 0; start < times.length; start++) {
+    while (end < times.length && (times[end] as number) < (times[start] as number) + 1000) end++;
+    worst = Math.max(worst, end - start);
+  }
+  const seconds = ((times.at(-1) as number) - (times[0] as number)) / 1000;
+  const mean = (times.length - 1) / seconds;
+  t.log(
+    `busiest one-second window: ${worst}; mean ${mean.toFixed(1)}/s over ${seconds.toFixed(1)} s`,
+  );
+  t.true(worst <= rate, `busiest window ${worst} > ${rate}`);
+  t.true(mean >= 0.95 * rate, `mean ${mean.toFixed(1)} < ${0.95 * rate}`);
+  t.is(p.ses.sendCallCount(), 1500, 'SES never had to answer 429');
+});
