@@ -2,6 +2,7 @@
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerSesLocal } from './commands/ses-local.ts';
 import { registerWorker } from './commands/worker.ts';
 import { UsageError } from './context.ts';
 
@@ -12,6 +13,7 @@ const program = new Command('mailer')
 
 registerMigrate(program);
 registerWorker(program);
+registerSesLocal(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -93,33 +93,43 @@ export async function ensureEmbeddedPostgres(options: EmbeddedOptions): Promise<
   }
 
   const url = `postgres://postgres@127.0.0.1:${options.port}/`;
-  if (!(await isRunning(bins, dataDir, asUser))) {
-    const serverOptions = [
-      `-p ${options.port}`,
-      '-c listen_addresses=127.0.0.1',
-      "-c unix_socket_directories=''",
-      '-c max_connections=300',
-    ].join(' ');
-    try {
-      await run(
-        bins.pg_ctl,
-        ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', serverOptions],
-        asUser,
-      );
-      options.logger?.info({ port: options.port, dataDir }, 'embedded PostgreSQL: started');
-    } catch (error) {
-      // Another process may have started it at the same moment; that is success for us.
-      if (!(await isRunning(bins, dataDir, asUser))) {
-        throw new Error(
-          `embedded PostgreSQL: could not start on port ${options.port} ` +
-            `(is the port taken? set EMBEDDED_PG_PORT). Server log:\n${await logTail(logFile)}`,
-          { cause: error },
+  const serverOptions = [
+    `-p ${options.port}`,
+    '-c listen_addresses=127.0.0.1',
+    "-c unix_socket_directories=''",
+    '-c max_connections=300',
+  ].join(' ');
+  // A server killed outright may still look alive for a moment (or leave a stale pid file that
+  // pg_ctl clears on start), so "running" is only believed once it accepts a connection.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!(await isRunning(bins, dataDir, asUser))) {
+      try {
+        await run(
+          bins.pg_ctl,
+          ['start', '-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', serverOptions],
+          asUser,
         );
+        options.logger?.info({ port: options.port, dataDir }, 'embedded PostgreSQL: started');
+      } catch (error) {
+        // Another process may have started it at the same moment; the connection check decides.
+        lastError = error;
       }
     }
+    try {
+      await createDatabaseIfMissing(`${url}postgres`, database, dataDir);
+      return `${url}${database}`;
+    } catch (error) {
+      if (error instanceof PortTakenError) break;
+      lastError = error;
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+    }
   }
-  await createDatabaseIfMissing(`${url}postgres`, database);
-  return `${url}${database}`;
+  throw new Error(
+    `embedded PostgreSQL: could not start on port ${options.port} ` +
+      `(is the port taken? set EMBEDDED_PG_PORT). Server log:\n${await logTail(logFile)}`,
+    { cause: lastError },
+  );
 }
 
 async function isRunning(bins: Binaries, dataDir: string, asUser: object): Promise<boolean> {
@@ -129,10 +139,23 @@ async function isRunning(bins: Binaries, dataDir: string, asUser: object): Promi
   );
 }
 
-async function createDatabaseIfMissing(adminUrl: string, database: string): Promise<void> {
+class PortTakenError extends Error {}
+
+async function createDatabaseIfMissing(
+  adminUrl: string,
+  database: string,
+  dataDir: string,
+): Promise<void> {
   const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
+    // Whatever answers on the port must be our server, not another one that holds it.
+    const served = await client.query<{ dir: string }>(
+      `select current_setting('data_directory') as dir`,
+    );
+    if (served.rows[0]?.dir !== dataDir) {
+      throw new PortTakenError(`port is served by another PostgreSQL (${served.rows[0]?.dir})`);
+    }
     const found = await client.query('select 1 from pg_database where datname = $1', [database]);
     if (found.rowCount === 0) {
       await client.query(`create database ${client.escapeIdentifier(database)}`).catch((e) => {
