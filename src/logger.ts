@@ -39,12 +39,23 @@ export function graphileLogFactory(logger: Logger): (scope: object) => LogFuncti
   return (scope) => {
     const child = logger.child({ component: 'graphile', ...scope });
     return (level, message, meta) => {
-      const fields = meta ?? {};
+      const fields = compactMeta(meta);
       if (level === 'error') child.error(fields, message);
       else if (level === 'warning') child.warn(fields, message);
       else if (level === 'info') child.info(fields, message);
       else child.debug(fields, message);
     };
+  };
+}
+
+// graphile-worker attaches whole job rows to its log lines; keep what identifies the job.
+function compactMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!meta) return {};
+  const { job, error, ...rest } = meta as { job?: Record<string, unknown>; error?: unknown };
+  return {
+    ...rest,
+    ...(job ? { jobId: job.id, task: job.task_identifier, attempts: job.attempts } : {}),
+    ...(error !== undefined ? { err: error } : {}),
   };
 }
 

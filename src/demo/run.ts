@@ -1,0 +1,152 @@
+// `npm run demo`: the whole loop on a machine with nothing configured. Embedded PostgreSQL (its own
+// `mailer_demo` database, recreated each run), the local SES endpoint publishing simulator events
+// as signed SNS notifications to our own webhook, a worker and the HTTP server in this process, a
+// generated campaign sent end to end, one reader unsubscribing by one-click POST, then a report.
+import { createServer } from 'node:net';
+import pg from 'pg';
+import { type Config, loadConfig } from '../config.ts';
+import { ensureEmbeddedPostgres } from '../db/embedded.ts';
+import { migrateDatabase } from '../db/migrate.ts';
+import { createPool } from '../db/pool.ts';
+import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
+import { createLogger } from '../logger.ts';
+import { generateCampaign } from '../queries/campaigns.ts';
+import { createSesClient } from '../ses/client.ts';
+import { createEventPublisher, LOCAL_TOPIC_ARN } from '../ses-local/event-publisher.ts';
+import { startLocalSes } from '../ses-local/server.ts';
+import { newProcessId, startWorker } from '../worker/runner.ts';
+import { seedDemoData } from './seed.ts';
+
+const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
+const started = performance.now();
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+async function demoDatabase(): Promise<string> {
+  const base =
+    process.env.DATABASE_URL ??
+    (await ensureEmbeddedPostgres({ port: Number(process.env.EMBEDDED_PG_PORT ?? 54329), logger }));
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query('drop database if exists mailer_demo with (force)');
+  await admin.query('create database mailer_demo');
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = '/mailer_demo';
+  return url.toString();
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 45_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`demo: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const databaseUrl = await demoDatabase();
+await migrateDatabase(databaseUrl, logger);
+const port = await freePort();
+const publisher = createEventPublisher({
+  webhookUrl: `http://127.0.0.1:${port}/webhooks/ses`,
+  logger,
+});
+const ses = await startLocalSes({ onSend: (m) => publisher.publish(m), logger });
+const config: Config = loadConfig({
+  ...process.env,
+  DATABASE_URL: databaseUrl,
+  SES_ENDPOINT: ses.url,
+  PUBLIC_URL: `http://127.0.0.1:${port}`,
+  PORT: String(port),
+  SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
+  SNS_TRUST_LOCAL_CERT: 'true',
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+});
+const processId = newProcessId();
+const pool = createPool(databaseUrl, logger, { max: 24, applicationName: processId });
+const sesClient = createSesClient(config, ses.url);
+const http = await createHttpServer({ pool, config, logger });
+await listen(http, port, '127.0.0.1');
+const worker = await startWorker({ config, logger, pool, processId, ses: sesClient, crontab: false });
+
+try {
+  const customers = await seedDemoData(pool);
+  const week = Math.min(4, Math.ceil(new Date().getUTCDate() / 7));
+  const sendStart = performance.now();
+  const campaign = await generateCampaign(pool, {
+    weekOfMonth: week,
+    generatedDate: new Date().toISOString().slice(0, 10),
+    send: true,
+    tokenTtlDays: config.unsubscribeTokenTtlDays,
+    publicUrl: config.publicUrl,
+  });
+  await waitUntil('the campaign to finish', async () => {
+    const { rows } = await pool.query('select status from campaigns where campaign_id = $1', [
+      campaign.campaign_id,
+    ]);
+    return rows[0]?.status === 'done';
+  });
+  const sendSeconds = (performance.now() - sendStart) / 1000;
+
+  // One reader uses the List-Unsubscribe header the way Gmail does (RFC 8058 one-click POST).
+  const reader = ses.sent().find((m) => m.to[0]?.startsWith('reader'));
+  const link = reader?.headers.find((h) => h.name === 'List-Unsubscribe')?.value.slice(1, -1);
+  if (link) {
+    const response = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    if (response.status !== 200) throw new Error(`demo: unsubscribe answered ${response.status}`);
+  }
+
+  await publisher.drain();
+  await waitUntil('SES events to be processed', async () => {
+    const { rows } = await pool.query(
+      `select count(*)::int as n from graphile_worker.jobs where task_identifier = 'process_ses_event'`,
+    );
+    return rows[0]?.n === 0;
+  });
+
+  const { rows } = await pool.query<{ recipient_status: string; n: number }>(
+    `select recipient_status, count(*)::int as n from campaign_recipients
+      where campaign_id = $1 group by 1 order by 1`,
+    [campaign.campaign_id],
+  );
+  const counts = Object.fromEntries(rows.map((r) => [r.recipient_status, r.n]));
+  const suppression = await pool.query<{ reason: string; n: number }>(
+    'select reason, count(*)::int as n from suppression_list group by 1 order by 1',
+  );
+  const events = await pool.query<{ event_type: string; n: number }>(
+    'select event_type, count(*)::int as n from email_events_op group by 1 order by 1',
+  );
+  const sent = ses.sent().length;
+  const report = {
+    customers,
+    campaign: campaign.campaign_name,
+    emails_accepted_by_ses: sent,
+    recipients: counts,
+    suppression_list: Object.fromEntries(suppression.rows.map((r) => [r.reason, r.n])),
+    events: Object.fromEntries(events.rows.map((r) => [r.event_type, r.n])),
+    send_seconds: Number(sendSeconds.toFixed(2)),
+    send_rate_per_second: Math.round(sent / sendSeconds),
+    total_seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  const ok =
+    (counts.bounced ?? 0) >= 1 && (counts.complained ?? 0) >= 1 && (counts.unsubscribed ?? 0) >= 1;
+  if (!ok) throw new Error('demo: the events loop did not produce the expected outcomes');
+} finally {
+  await worker.stop();
+  await closeHttpServer(http);
+  await pool.end();
+  sesClient.destroy();
+  await ses.close();
+}
