@@ -2,7 +2,9 @@
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerServe } from './commands/serve.ts';
 import { registerSesLocal } from './commands/ses-local.ts';
+import { registerStart } from './commands/start.ts';
 import { registerWorker } from './commands/worker.ts';
 import { UsageError } from './context.ts';
 
@@ -13,6 +15,8 @@ const program = new Command('mailer')
 
 registerMigrate(program);
 registerWorker(program);
+registerServe(program);
+registerStart(program);
 registerSesLocal(program);
 
 try {

@@ -1,3 +1,8 @@
+--! Previous: sha1:2a581e97ef39fca035f458fea857fbc0818989ab
+--! Hash: sha1:551f7271865573d391b4f80bd161d81a42bb30e3
+--! Message: pipeline fixes: typed claim_recipient, reserve_send_slot, release_dead_workers count
+
+--! split: 1-pipeline.sql
 -- Campaign pipeline changes (rerun-safe: create or replace)
 
 -- Global pacing: one row holds the next free send slot; each call takes one and moves it on.

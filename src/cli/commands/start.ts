@@ -1,0 +1,44 @@
+// `mailer start`: everything in one process for small installs and the quick start: migrate, then
+// the worker and the HTTP server (webhook, unsubscribe, health). `worker` and `serve` run the two
+// halves separately when they need to scale out. Shutdown order: stop taking jobs and requests,
+// drain both, then end the pool.
+import type { Command } from 'commander';
+import { migrateDatabase } from '../../db/migrate.ts';
+import { createPool } from '../../db/pool.ts';
+import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
+import { connectSes } from '../../ses/client.ts';
+import { newProcessId, startWorker } from '../../worker/runner.ts';
+import { createContext, untilSignal } from '../context.ts';
+
+export function registerStart(program: Command): void {
+  program
+    .command('start')
+    .description('Migrate, then run the worker and the HTTP server in one process')
+    .action(async () => {
+      const ctx = createContext();
+      const stopping = untilSignal(ctx.logger);
+      const url = await ctx.databaseUrl();
+      await migrateDatabase(url, ctx.logger);
+      const processId = newProcessId();
+      const pool = createPool(url, ctx.logger, {
+        max: ctx.config.worker.concurrency + 8,
+        applicationName: processId,
+      });
+      const ses = await connectSes(ctx.config, ctx.logger);
+      const worker = await startWorker({
+        config: ctx.config,
+        logger: ctx.logger,
+        pool,
+        processId,
+        ses: ses.client,
+      });
+      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      const address = await listen(server, ctx.config.port);
+      ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
+      await Promise.race([stopping, worker.runner.promise]);
+      await Promise.all([worker.stop(), closeHttpServer(server)]);
+      await ses.close();
+      await pool.end();
+      ctx.logger.info('mailer stopped');
+    });
+}

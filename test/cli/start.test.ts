@@ -1,0 +1,55 @@
+import { createServer } from 'node:net';
+import test from 'ava';
+import { startLocalSes } from '../../src/ses-local/server.ts';
+import { startCli, waitFor } from '../helpers/cli.ts';
+import { createEmptyDatabase } from '../helpers/db.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+test('mailer start migrates an empty database, serves /healthz, works jobs and stops on SIGTERM', async (t) => {
+  const db = await createEmptyDatabase();
+  const ses = await startLocalSes();
+  t.teardown(async () => {
+    await ses.close();
+    await db.drop();
+  });
+  const port = await freePort();
+  const app = startCli(['start'], {
+    DATABASE_URL: db.url,
+    SES_ENDPOINT: ses.url,
+    SES_MAX_SEND_RATE: '0',
+    PORT: String(port),
+  });
+  t.teardown(() => {
+    app.child.kill('SIGKILL');
+  });
+
+  const health = await waitFor(
+    async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+      return response?.status === 200 ? response : undefined;
+    },
+    { what: '/healthz', timeoutMs: 30_000 },
+  ).catch((error) => {
+    t.log(app.output());
+    throw error;
+  });
+  t.is(health.status, 200);
+
+  await db.pool.query(
+    `insert into templates (provider, provider_template_name, week_of_month) values ('internal', 'w3', 3);
+     insert into template_contents (template_id, subject, text_body) select template_id, 'Hi {{name}}', 'Hello' from templates;
+     insert into customers (email, name) values ('one@example.com', 'One'), ('two@example.com', 'Two');
+     select graphile_worker.add_job('generate_campaign', json_build_object('week_of_month', 3));`,
+  );
+  await waitFor(async () => ses.sent().length === 2, { what: 'two emails sent' });
+
+  app.child.kill('SIGTERM');
+  t.deepEqual(await app.exited, { code: 0, signal: null }, app.output());
+});
