@@ -54,6 +54,21 @@ const envSchema = z.object({
   REPUTATION_MAX_BOUNCE_RATE: z.coerce.number().gt(0).max(1).default(0.04),
   REPUTATION_MAX_COMPLAINT_RATE: z.coerce.number().gt(0).max(1).default(0.0008),
   REPUTATION_MIN_SENT: positiveInt(100),
+  // Retention of email_events_op: rows older than this many days are exported (gzip NDJSON that
+  // Redshift COPY loads), verified, then deleted. Files go to EVENTS_EXPORT_DIR (default
+  // .data/exports) and, with EVENTS_EXPORT_S3_BUCKET set, are uploaded there instead of kept.
+  EVENTS_RETENTION_DAYS: positiveInt(30),
+  EVENTS_EXPORT_DIR: optionalString,
+  EVENTS_EXPORT_S3_BUCKET: optionalString,
+  EVENTS_EXPORT_S3_PREFIX: z.string().trim().default('email_events_op/'),
+  // An S3-compatible endpoint (MinIO, a local test server); unset: AWS S3 in AWS_REGION.
+  EVENTS_EXPORT_S3_ENDPOINT: optionalString.pipe(z.url().optional()),
+  EVENTS_EXPORT_BATCH_ROWS: positiveInt(50_000),
+  // Expired unsubscribe tokens are deleted this many days after expiry (until then the link says
+  // "expired" rather than "unknown").
+  UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS: positiveInt(30),
+  // In-doubt recipients with no SES evidence after this many hours are reported for an operator.
+  IN_DOUBT_ALERT_AFTER_HOURS: positiveInt(6),
 });
 
 // Every variable arrives as a string (or not at all), whatever zod coerces it to.
@@ -83,6 +98,16 @@ export interface Config {
     readonly maxComplaintRate: number;
     readonly minSent: number;
   };
+  readonly retention: {
+    readonly eventsDays: number;
+    readonly exportDir: string | undefined;
+    readonly s3Bucket: string | undefined;
+    readonly s3Prefix: string;
+    readonly s3Endpoint: string | undefined;
+    readonly batchRows: number;
+  };
+  readonly unsubscribeTokenPurgeAfterDays: number;
+  readonly inDoubtAlertAfterHours: number;
 }
 
 export class ConfigError extends Error {}
@@ -118,6 +143,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxComplaintRate: e.REPUTATION_MAX_COMPLAINT_RATE,
       minSent: e.REPUTATION_MIN_SENT,
     },
+    retention: {
+      eventsDays: e.EVENTS_RETENTION_DAYS,
+      exportDir: e.EVENTS_EXPORT_DIR,
+      s3Bucket: e.EVENTS_EXPORT_S3_BUCKET,
+      s3Prefix: e.EVENTS_EXPORT_S3_PREFIX,
+      s3Endpoint: e.EVENTS_EXPORT_S3_ENDPOINT,
+      batchRows: e.EVENTS_EXPORT_BATCH_ROWS,
+    },
+    unsubscribeTokenPurgeAfterDays: e.UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS,
+    inDoubtAlertAfterHours: e.IN_DOUBT_ALERT_AFTER_HOURS,
   });
 }
 

@@ -172,3 +172,219 @@ comment on function public.check_campaign_reputation(uuid, numeric, numeric, int
   'Pauses a queued/sending campaign whose permanent-bounce or complaint rate over its sent '
   'recipients (ses_message_id set) is above the given fraction, once p_min_sent were sent. '
   'Returns why it paused it, or null.';
+
+--------------------------------------------------------------------------------------------------
+-- apply_ses_event: one SES event, one transaction. The event is always recorded (an unknown message
+-- too, with null ids); its effect on the recipient and the suppression list is conditional on the
+-- current state, so applying the same event again changes nothing but adds a second event row.
+
+create function public.apply_ses_event(
+  p_event jsonb, p_max_bounce_rate numeric, p_max_complaint_rate numeric, p_min_sent integer,
+  out event_id uuid, out event_type text, out ses_message_id text, out campaign_id uuid,
+  out customer_id uuid, out effect text, out paused_reason text
+) returns record
+  language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  c_uuid constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+  v_type text := public.ses_event_type(p_event);
+  v_mail jsonb := coalesce(p_event -> 'mail', '{}');
+  v_message_id text := nullif(btrim(p_event #>> '{mail,messageId}'), '');
+  v_detail jsonb;
+  v_addresses text[];
+  v_recipient public.campaign_recipients;
+  v_campaign_tag text;
+  v_customer_tag text;
+  v_error text;
+  v_effect text := 'none';
+  v_count integer;
+  v_event_id uuid;
+begin
+  if v_type is null then
+    raise exception 'apply_ses_event: unknown SES event type %',
+      coalesce(p_event ->> 'eventType', p_event ->> 'notificationType', '(none)')
+      using errcode = 'invalid_parameter_value';
+  end if;
+  v_detail := coalesce(p_event -> (case v_type when 'rendering_failure' then 'failure'
+                                               when 'delivery_delay' then 'deliveryDelay'
+                                               else v_type end), '{}');
+  v_addresses := public.ses_event_addresses(p_event, v_type);
+
+  -- The recipient: by the message id SES returned to send_recipient; failing that (the send's
+  -- outcome was never recorded, e.g. in_doubt) by the campaign_id/customer_id tags we sent.
+  if v_message_id is not null then
+    select * into v_recipient from public.campaign_recipients r
+     where r.ses_message_id = v_message_id for update;
+  end if;
+  if v_recipient.campaign_id is null then
+    v_campaign_tag := coalesce(v_mail #>> '{tags,campaign_id,0}', v_mail #>> '{tags,campaign_id}');
+    v_customer_tag := coalesce(v_mail #>> '{tags,customer_id,0}', v_mail #>> '{tags,customer_id}');
+    if v_campaign_tag ~* c_uuid and v_customer_tag ~* c_uuid then
+      select * into v_recipient from public.campaign_recipients r
+       where r.campaign_id = v_campaign_tag::uuid and r.customer_id = v_customer_tag::uuid
+         for update;
+    end if;
+  end if;
+
+  if v_type in ('send', 'delivery') then
+    -- SES has the message: whatever the worker could not record (in_doubt), it was sent.
+    update public.campaign_recipients
+       set recipient_status = 'sent', ses_message_id = coalesce(ses_message_id, v_message_id),
+           last_error = null
+     where campaign_id = v_recipient.campaign_id and customer_id = v_recipient.customer_id
+       and recipient_status in ('sending', 'in_doubt');
+    if found then v_effect := 'recipient sent'; end if;
+
+  elsif v_type = 'bounce' and v_detail ->> 'bounceType' = 'Permanent' then
+    insert into public.suppression_list (email, reason, source)
+    select a, 'bounce_hard', 'ses' from unnest(v_addresses) a
+    on conflict (email) do nothing;
+    get diagnostics v_count = row_count;
+    v_error := format('permanent bounce (%s): %s', v_detail ->> 'bounceSubType',
+                      coalesce(v_detail #>> '{bouncedRecipients,0,diagnosticCode}', 'no diagnostic'));
+    update public.campaign_recipients
+       set recipient_status = 'bounced', ses_message_id = coalesce(ses_message_id, v_message_id),
+           last_error = v_error
+     where campaign_id = v_recipient.campaign_id and customer_id = v_recipient.customer_id
+       and recipient_status in ('sending', 'sent', 'in_doubt');
+    v_effect := format('%s; %s address(es) newly suppressed',
+                       case when found then 'recipient bounced' else 'recipient unchanged' end, v_count);
+
+  elsif v_type = 'complaint' then
+    insert into public.suppression_list (email, reason, source)
+    select a, 'complaint', 'ses' from unnest(v_addresses) a
+    on conflict (email) do nothing;
+    get diagnostics v_count = row_count;
+    update public.campaign_recipients
+       set recipient_status = 'complained', ses_message_id = coalesce(ses_message_id, v_message_id),
+           last_error = format('complaint (%s)', coalesce(v_detail ->> 'complaintFeedbackType', 'no type'))
+     where campaign_id = v_recipient.campaign_id and customer_id = v_recipient.customer_id
+       and recipient_status in ('sending', 'sent', 'in_doubt', 'unsubscribed');
+    v_effect := format('%s; %s address(es) newly suppressed',
+                       case when found then 'recipient complained' else 'recipient unchanged' end, v_count);
+
+  elsif v_type in ('reject', 'rendering_failure') then
+    update public.campaign_recipients
+       set recipient_status = 'failed', ses_message_id = coalesce(ses_message_id, v_message_id),
+           last_error = case v_type
+             when 'reject' then format('rejected by SES: %s', coalesce(v_detail ->> 'reason', 'no reason'))
+             else format('rendering failure: %s', coalesce(v_detail ->> 'errorMessage', 'no message')) end
+     where campaign_id = v_recipient.campaign_id and customer_id = v_recipient.customer_id
+       and recipient_status in ('sending', 'sent', 'in_doubt');
+    if found then v_effect := 'recipient failed'; end if;
+
+  elsif v_type = 'subscription' and (v_detail #>> '{newTopicPreferences,unsubscribeAll}') = 'true' then
+    -- The recipient opted out of everything through SES subscription management: as binding as
+    -- our own unsubscribe link.
+    insert into public.suppression_list (email, reason, source)
+    select a, 'unsubscribe', 'user' from unnest(v_addresses) a
+    on conflict (email) do nothing;
+    get diagnostics v_count = row_count;
+    update public.campaign_recipients
+       set recipient_status = 'unsubscribed', last_error = null
+     where campaign_id = v_recipient.campaign_id and customer_id = v_recipient.customer_id
+       and recipient_status in ('sent', 'in_doubt');
+    v_effect := format('%s; %s address(es) newly suppressed',
+                       case when found then 'recipient unsubscribed' else 'recipient unchanged' end, v_count);
+  end if;
+
+  insert into public.email_events_op (event_type, email, campaign_id, customer_id, ses_message_id,
+                                      event_time, payload)
+  values (v_type, coalesce(v_recipient.email, v_addresses[1]), v_recipient.campaign_id,
+          v_recipient.customer_id, v_message_id,
+          coalesce(coalesce(v_detail ->> 'timestamp', v_mail ->> 'timestamp')::timestamptz, now()),
+          p_event)
+  returning event_id into v_event_id;
+
+  if v_recipient.campaign_id is not null
+     and (v_type = 'complaint' or (v_type = 'bounce' and v_detail ->> 'bounceType' = 'Permanent')) then
+    paused_reason := public.check_campaign_reputation(v_recipient.campaign_id, p_max_bounce_rate,
+                                                      p_max_complaint_rate, p_min_sent);
+  end if;
+
+  event_id := v_event_id;
+  event_type := v_type;
+  ses_message_id := v_message_id;
+  campaign_id := v_recipient.campaign_id;
+  customer_id := v_recipient.customer_id;
+  effect := case when v_recipient.campaign_id is null then 'unmatched; ' else '' end || v_effect;
+end;
+$$;
+comment on function public.apply_ses_event(jsonb, numeric, numeric, integer) is
+  'Records one SES event in email_events_op and applies its effect: permanent bounce -> suppression '
+  '(bounce_hard) + bounced; complaint -> suppression (complaint) + complained; send/delivery -> '
+  'sending/in_doubt become sent; reject/rendering failure -> failed; subscription unsubscribeAll -> '
+  'suppression (unsubscribe) + unsubscribed; others are recorded only. Runs the reputation guard '
+  'after bounces and complaints; paused_reason says why it paused the campaign.';
+
+--------------------------------------------------------------------------------------------------
+-- Unsubscribe links. The token only ever unsubscribes the address it was made for. GET shows the
+-- state (link scanners follow GETs, so they must change nothing); POST unsubscribes.
+
+create function public.unsubscribe_token_status(p_token_id uuid, out outcome text, out email text)
+  returns record
+  language sql stable as $$
+  select coalesce(s.outcome, 'unknown'), s.email
+    from (select 1) one
+    left join lateral (
+      select case when t.used_at is not null then 'already'
+                  when t.expires_at <= now() then 'expired'
+                  else 'valid' end as outcome,
+             t.email
+        from public.unsubscribe_tokens t where t.token_id = p_token_id) s on true;
+$$;
+comment on function public.unsubscribe_token_status(uuid) is
+  'What an unsubscribe link would do, changing nothing: valid | already | expired | unknown, and its address.';
+
+-- p_method says how the user confirmed (one_click: RFC 8058 POST from the mail client; form: our
+-- confirmation page); it is kept in the event for support.
+create function public.unsubscribe_by_token(p_token_id uuid, p_method text, out outcome text, out email text)
+  returns record
+  language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  t public.unsubscribe_tokens;
+  v_customer_id uuid;
+begin
+  if p_method is null or p_method not in ('one_click', 'form') then
+    raise exception 'unsubscribe_by_token: unknown method %', p_method using errcode = 'invalid_parameter_value';
+  end if;
+  select * into t from public.unsubscribe_tokens where token_id = p_token_id for update;
+  if not found then
+    outcome := 'unknown';
+    return;
+  end if;
+  email := t.email;
+  -- A used token stays harmless after expiry too: the answer is "already", never an error.
+  if t.used_at is not null then
+    outcome := 'already';
+    return;
+  end if;
+  if t.expires_at <= now() then
+    outcome := 'expired';
+    return;
+  end if;
+
+  -- The suppression trigger stops this address's pending recipients in every campaign.
+  insert into public.suppression_list (email, reason, source)
+  values (t.email, 'unsubscribe', 'user')
+  on conflict (email) do nothing;
+  update public.unsubscribe_tokens set used_at = now() where token_id = p_token_id;
+  -- 'sending' is left alone: the worker is between claim and outcome, and record_send_result only
+  -- records an outcome for sending/in_doubt rows. The suppression already stops anything later.
+  update public.campaign_recipients r
+     set recipient_status = 'unsubscribed', last_error = null
+   where r.campaign_id = t.campaign_id and r.email = t.email
+     and r.recipient_status in ('pending', 'sent', 'in_doubt', 'failed', 'suppressed');
+  select r.customer_id into v_customer_id from public.campaign_recipients r
+   where r.campaign_id = t.campaign_id and r.email = t.email;
+  insert into public.email_events_op (event_type, email, campaign_id, customer_id, payload)
+  values ('unsubscribe', t.email, t.campaign_id, v_customer_id,
+          jsonb_build_object('source', 'unsubscribe_link', 'method', p_method));
+  outcome := 'unsubscribed';
+end;
+$$;
+comment on function public.unsubscribe_by_token(uuid, text) is
+  'Unsubscribes the token''s address: suppression (unsubscribe, user), token used, the campaign''s '
+  'recipient unsubscribed, an unsubscribe event. Returns unsubscribed | already | expired | unknown; '
+  'a second use changes nothing.';

@@ -74,7 +74,14 @@ const pool = createPool(databaseUrl, logger, { max: 24, applicationName: process
 const sesClient = createSesClient(config, ses.url);
 const http = await createHttpServer({ pool, config, logger });
 await listen(http, port, '127.0.0.1');
-const worker = await startWorker({ config, logger, pool, processId, ses: sesClient, crontab: false });
+const worker = await startWorker({
+  config,
+  logger,
+  pool,
+  processId,
+  ses: sesClient,
+  crontab: false,
+});
 
 try {
   const customers = await seedDemoData(pool);

@@ -73,8 +73,38 @@ async function resolveSendRate(options: WorkerOptions): Promise<() => number | u
   return () => rate;
 }
 
+// The graphile-worker options every `mailer worker` runs with; bench/baselines.ts measures raw
+// graphile-worker with exactly these, so the send figures compare like with like.
+export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
+  return {
+    ...(config.worker.localQueueSize > 0
+      ? { localQueue: { size: config.worker.localQueueSize } }
+      : {}),
+    pollInterval: 1_000,
+  };
+}
+
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
   const { config, logger, pool, processId } = options;
+  // A malformed payload is a permanent failure: no retries for something that can never parse.
+  // graphile-worker emits job:complete before its failJob() has unlocked the row, and
+  // permanently_fail_jobs skips locked jobs, so try again briefly until the row is ours.
+  const failPermanently = async (jobId: string, message: string) => {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      try {
+        const { rowCount } = await pool.query(
+          'select graphile_worker.permanently_fail_jobs(array[$1::bigint], $2)',
+          [jobId, message],
+        );
+        if (rowCount) return;
+      } catch (error) {
+        logger.error({ err: error, jobId }, 'could not fail job permanently');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20 * (attempt + 1)));
+    }
+    logger.error({ jobId }, 'job still locked; it will be retried');
+  };
   const deps: TaskDeps = {
     pool,
     config,
@@ -105,13 +135,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   events.on('worker:create', ({ worker }) => void register(worker.workerId));
   // A malformed payload is a permanent failure: no retries for something that can never parse.
   events.on('job:complete', ({ job, error }) => {
-    if (!(error instanceof PermanentJobError)) return;
-    pool
-      .query('select graphile_worker.permanently_fail_jobs(array[$1::bigint], $2)', [
-        job.id,
-        error.message,
-      ])
-      .catch((e) => logger.error({ err: e, jobId: job.id }, 'could not fail job permanently'));
+    if (error instanceof PermanentJobError) void failPermanently(job.id, error.message);
   });
   const runner = await run({
     events,
@@ -121,14 +145,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     concurrency: options.concurrency ?? config.worker.concurrency,
     noHandleSignals: true,
     logger: graphileLoggerFrom(logger),
-    preset: {
-      worker: {
-        ...(config.worker.localQueueSize > 0
-          ? { localQueue: { size: config.worker.localQueueSize } }
-          : {}),
-        pollInterval: 1_000,
-      },
-    },
+    preset: { worker: workerPreset(config) },
   });
 
   return {

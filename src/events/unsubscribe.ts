@@ -1,0 +1,40 @@
+// Typed callers of the unsubscribe SQL (migrations/current/2-events.sql).
+import type pg from 'pg';
+
+type Db = pg.Pool | pg.PoolClient;
+
+export type UnsubscribeOutcome = 'unsubscribed' | 'already' | 'expired' | 'unknown';
+export type TokenStatus = 'valid' | 'already' | 'expired' | 'unknown';
+/** one_click: the RFC 8058 POST a mail client sends; form: the button on our confirmation page. */
+export type UnsubscribeMethod = 'one_click' | 'form';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Tokens are random UUIDs; anything else is a broken link, answered without a query. */
+export function isTokenShaped(value: string): boolean {
+  return UUID.test(value);
+}
+
+/** What the link would do, changing nothing (for GET, which link scanners follow). */
+export async function unsubscribeTokenStatus(
+  db: Db,
+  tokenId: string,
+): Promise<{ outcome: TokenStatus; email: string | null }> {
+  const { rows } = await db.query<{ outcome: TokenStatus; email: string | null }>(
+    'select * from public.unsubscribe_token_status($1)',
+    [tokenId],
+  );
+  return rows[0] ?? { outcome: 'unknown', email: null };
+}
+
+export async function unsubscribeByToken(
+  db: Db,
+  tokenId: string,
+  method: UnsubscribeMethod,
+): Promise<{ outcome: UnsubscribeOutcome; email: string | null }> {
+  const { rows } = await db.query<{ outcome: UnsubscribeOutcome; email: string | null }>(
+    'select * from public.unsubscribe_by_token($1, $2)',
+    [tokenId, method],
+  );
+  return rows[0] ?? { outcome: 'unknown', email: null };
+}

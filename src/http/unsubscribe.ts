@@ -1,0 +1,126 @@
+// /unsubscribe/:token, the List-Unsubscribe URL of every email. GET shows what the link would do
+// and a confirm button: link scanners and previews follow GETs, so a GET never unsubscribes. POST
+// unsubscribes, either the RFC 8058 one-click request a mail client sends (a form field
+// List-Unsubscribe=One-Click) or our page's button. Bad links get a page saying so, never a 500.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  isTokenShaped,
+  type UnsubscribeMethod,
+  unsubscribeByToken,
+  unsubscribeTokenStatus,
+} from '../events/unsubscribe.ts';
+import type { HttpDeps } from './deps.ts';
+import { PayloadTooLargeError, readBody } from './io.ts';
+import { type Page, sendPage } from './pages.ts';
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+/** Which confirmation the POST carries: RFC 8058's field (urlencoded or multipart), or our form's. */
+export function confirmationMethod(body: string): UnsubscribeMethod | undefined {
+  const fields = new URLSearchParams(body);
+  if (fields.get('List-Unsubscribe') === 'One-Click') return 'one_click';
+  if (/name="List-Unsubscribe"\r?\n(?:[^\r\n]+\r?\n)*\r?\nOne-Click\r?\n/.test(body)) {
+    return 'one_click';
+  }
+  if (fields.get('confirm') === 'yes') return 'form';
+  return undefined;
+}
+
+export function createUnsubscribeHandlers(deps: HttpDeps) {
+  const { pool, config, logger } = deps;
+  const formOrigin = new URL(config.publicUrl).origin;
+  const linkFor = (token: string) => `${config.publicUrl}/unsubscribe/${token}`;
+  const answer = (res: ServerResponse, status: number, page: Page) =>
+    sendPage(res, status, page, { formOrigin });
+
+  const pages = {
+    malformed: {
+      title: 'This unsubscribe link is not valid',
+      paragraphs: [
+        'The link looks incomplete (mail programs sometimes break long links). ' +
+          'Please copy the whole link from the email.',
+      ],
+    },
+    unknown: {
+      title: 'This unsubscribe link is not valid',
+      paragraphs: ['We do not know this link. Please use the unsubscribe link in a recent email.'],
+    },
+    expired: {
+      title: 'This unsubscribe link has expired',
+      paragraphs: [
+        `Links in our emails work for ${config.unsubscribeTokenTtlDays} days. ` +
+          'Please use the unsubscribe link in a more recent email from us.',
+      ],
+    },
+    unavailable: {
+      title: 'Please try again in a few minutes',
+      paragraphs: ['We could not process your request just now. Nothing was changed.'],
+    },
+    tooLarge: { title: 'Request too large', paragraphs: ['Nothing was changed.'] },
+    done: (email: string): Page => ({
+      title: 'You are unsubscribed',
+      paragraphs: [`We will not send any more emails to ${email}.`],
+    }),
+    already: (email: string): Page => ({
+      title: 'You are already unsubscribed',
+      paragraphs: [`${email} is unsubscribed; there is nothing else to do.`],
+    }),
+    confirm: (email: string, token: string): Page => ({
+      title: 'Unsubscribe?',
+      paragraphs: [`Press the button to stop receiving our emails at ${email}.`],
+      form: { action: linkFor(token), button: 'Unsubscribe' },
+    }),
+    notConfirmed: (token: string): Page => ({
+      title: 'Nothing was changed',
+      paragraphs: ['To unsubscribe, press the button.'],
+      form: { action: linkFor(token), button: 'Unsubscribe' },
+    }),
+  };
+
+  function databaseDown(res: ServerResponse, error: unknown): void {
+    logger.error({ err: error }, 'unsubscribe: database unavailable');
+    answer(res, 503, pages.unavailable);
+  }
+
+  return {
+    async show(_req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+      if (!isTokenShaped(token)) return answer(res, 400, pages.malformed);
+      let status: Awaited<ReturnType<typeof unsubscribeTokenStatus>>;
+      try {
+        status = await unsubscribeTokenStatus(pool, token);
+      } catch (error) {
+        return databaseDown(res, error);
+      }
+      const email = status.email ?? 'your address';
+      if (status.outcome === 'valid') return answer(res, 200, pages.confirm(email, token));
+      if (status.outcome === 'already') return answer(res, 200, pages.already(email));
+      if (status.outcome === 'expired') return answer(res, 410, pages.expired);
+      return answer(res, 404, pages.unknown);
+    },
+
+    async unsubscribe(req: IncomingMessage, res: ServerResponse, token: string): Promise<void> {
+      let body: string;
+      try {
+        body = await readBody(req, MAX_BODY_BYTES);
+      } catch (error) {
+        if (error instanceof PayloadTooLargeError) return answer(res, 413, pages.tooLarge);
+        throw error;
+      }
+      if (!isTokenShaped(token)) return answer(res, 400, pages.malformed);
+      const method = confirmationMethod(body);
+      if (method === undefined) return answer(res, 400, pages.notConfirmed(token));
+      let result: Awaited<ReturnType<typeof unsubscribeByToken>>;
+      try {
+        result = await unsubscribeByToken(pool, token, method);
+      } catch (error) {
+        return databaseDown(res, error);
+      }
+      logger.info({ outcome: result.outcome, method }, 'unsubscribe link used');
+      const email = result.email ?? 'your address';
+      if (result.outcome === 'unsubscribed') return answer(res, 200, pages.done(email));
+      if (result.outcome === 'already') return answer(res, 200, pages.already(email));
+      if (result.outcome === 'expired') return answer(res, 410, pages.expired);
+      return answer(res, 404, pages.unknown);
+    },
+  };
+}

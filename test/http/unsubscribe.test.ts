@@ -1,0 +1,227 @@
+// The List-Unsubscribe URL through real HTTP, with tokens made by generate_campaign as in production.
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { generateCampaign } from '../../src/queries/campaigns.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { deadPool, PUBLIC_URL, type RunningServer, startServer } from './helpers.ts';
+
+let db: TestDatabase;
+let server: RunningServer;
+test.before(async () => {
+  db = await createTestDatabase();
+  await createTemplate(db.pool, { week_of_month: 1 });
+  server = await startServer(db.pool);
+});
+test.after.always(async () => {
+  await server?.close();
+  await db?.drop();
+});
+
+let day = 0;
+async function campaignFor(customerId: string, recipientStatus = 'sent') {
+  day++;
+  const campaign = await generateCampaign(db.pool, {
+    weekOfMonth: 1,
+    generatedDate: new Date(Date.UTC(2030, 0, day)).toISOString().slice(0, 10),
+    send: false,
+    tokenTtlDays: 90,
+    publicUrl: PUBLIC_URL,
+  });
+  const { rows } = await db.pool.query<{ url: string }>(
+    `update campaign_recipients set recipient_status = $3, last_attempt_at = now()
+      where campaign_id = $1 and customer_id = $2
+     returning template_data ->> 'unsubscribe_url' as url`,
+    [campaign.campaign_id, customerId, recipientStatus],
+  );
+  const url = rows[0]?.url ?? '';
+  return { campaignId: campaign.campaign_id, url, token: url.split('/').pop() ?? '' };
+}
+
+/** A customer who received a campaign email, and the unsubscribe link in it. */
+async function recipient(email?: string) {
+  const customer = await createCustomer(db.pool, email ? { email } : {});
+  const campaign = await campaignFor(customer.customer_id);
+  return { ...campaign, email: customer.email, customerId: customer.customer_id };
+}
+
+type Recipient = Awaited<ReturnType<typeof recipient>>;
+
+function request(token: string, init: RequestInit = {}, base = server.url) {
+  return fetch(`${base}/unsubscribe/${token}`, { redirect: 'manual', ...init });
+}
+
+const oneClick = (token: string, base?: string) =>
+  request(
+    token,
+    {
+      method: 'POST',
+      body: 'List-Unsubscribe=One-Click',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    },
+    base,
+  );
+
+async function state(r: Recipient) {
+  const { rows } = await db.pool.query<{
+    suppression: string | null;
+    suppressed_at: Date | null;
+    used: boolean;
+    status: string;
+    events: Array<{ method: string }>;
+  }>(
+    `select (select reason || '/' || source from suppression_list where email = $3) as suppression,
+            (select created_at from suppression_list where email = $3) as suppressed_at,
+            (select used_at is not null from unsubscribe_tokens where token_id = $4::uuid) as used,
+            (select recipient_status from campaign_recipients
+              where campaign_id = $1 and customer_id = $2) as status,
+            (select coalesce(json_agg(payload), '[]') from email_events_op
+              where event_type = 'unsubscribe' and email = $3 and campaign_id = $1
+                and customer_id = $2) as events`,
+    [r.campaignId, r.customerId, r.email, r.token],
+  );
+  return rows[0];
+}
+
+test('the unsubscribe URL in the email is PUBLIC_URL/unsubscribe/<token>', async (t) => {
+  const r = await recipient();
+  t.is(r.url, `${PUBLIC_URL}/unsubscribe/${r.token}`);
+});
+
+test('a one-click POST (RFC 8058) unsubscribes at once', async (t) => {
+  const r = await recipient();
+  const response = await oneClick(r.token);
+  t.is(response.status, 200);
+  t.regex(await response.text(), /You are unsubscribed/);
+  t.like(await state(r), {
+    suppression: 'unsubscribe/user',
+    used: true,
+    status: 'unsubscribed',
+    events: [{ source: 'unsubscribe_link', method: 'one_click' }],
+  });
+});
+
+test('a multipart one-click POST unsubscribes too', async (t) => {
+  const r = await recipient();
+  const body = new FormData();
+  body.set('List-Unsubscribe', 'One-Click');
+  const response = await request(r.token, { method: 'POST', body });
+  t.is(response.status, 200);
+  t.like(await state(r), { suppression: 'unsubscribe/user', status: 'unsubscribed' });
+});
+
+test('GET shows a confirmation page and changes nothing; its button unsubscribes', async (t) => {
+  const r = await recipient();
+  const page = await request(r.token);
+  t.is(page.status, 200);
+  const html = await page.text();
+  t.true(html.includes(`<form method="post" action="${PUBLIC_URL}/unsubscribe/${r.token}">`));
+  t.true(html.includes(r.email));
+  t.like(await state(r), { suppression: null, used: false, status: 'sent', events: [] });
+
+  const confirmed = await request(r.token, {
+    method: 'POST',
+    body: 'confirm=yes',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  t.is(confirmed.status, 200);
+  t.like(await state(r), {
+    suppression: 'unsubscribe/user',
+    used: true,
+    status: 'unsubscribed',
+    events: [{ method: 'form' }],
+  });
+});
+
+test('using the link again is harmless and says so', async (t) => {
+  const r = await recipient();
+  await oneClick(r.token);
+  const first = await state(r);
+  const again = await oneClick(r.token);
+  t.is(again.status, 200);
+  t.regex(await again.text(), /already unsubscribed/);
+  const page = await request(r.token);
+  t.is(page.status, 200);
+  const html = await page.text();
+  t.regex(html, /already unsubscribed/);
+  t.false(html.includes('<form'));
+  t.deepEqual(await state(r), first, 'one suppression, one event, nothing moved');
+});
+
+test('an expired link gets a 410 page and changes nothing', async (t) => {
+  const r = await recipient();
+  await db.pool.query(
+    `update unsubscribe_tokens set expires_at = now() - interval '1 day' where token_id = $1`,
+    [r.token],
+  );
+  for (const response of [await request(r.token), await oneClick(r.token)]) {
+    t.is(response.status, 410);
+    t.regex(await response.text(), /has expired.*90 days/s);
+  }
+  t.like(await state(r), { suppression: null, used: false, status: 'sent' });
+});
+
+test('a malformed token gets a 400 page, an unknown one a 404 page, never a 500', async (t) => {
+  const cases: Array<[string, number]> = [
+    ['not-a-token', 400],
+    [encodeURIComponent("1' or '1'='1"), 400],
+    [encodeURIComponent('<script>alert(1)</script>'), 400],
+    [`${randomUUID()}x`, 400],
+    ['', 400],
+    [randomUUID(), 404],
+  ];
+  for (const [token, status] of cases) {
+    for (const response of [await request(token), await oneClick(token)]) {
+      t.is(response.status, status, `${response.url}`);
+      const html = await response.text();
+      t.regex(html, /This unsubscribe link is not valid/);
+      t.false(html.includes('<script>'));
+    }
+  }
+});
+
+test('a POST without a confirmation changes nothing and offers the button', async (t) => {
+  const r = await recipient();
+  const response = await request(r.token, { method: 'POST', body: 'hello=1' });
+  t.is(response.status, 400);
+  t.regex(await response.text(), /Nothing was changed[\s\S]*<button/);
+  t.like(await state(r), { suppression: null, used: false, status: 'sent' });
+});
+
+test('the pages escape the address and forbid framing, caching and referrers', async (t) => {
+  const r = await recipient(`x<b>"o'k"&${randomUUID().slice(0, 8)}@example.com`);
+  const response = await request(r.token);
+  const html = await response.text();
+  t.false(html.includes('<b>'));
+  t.true(html.includes('x&lt;b&gt;&quot;o&#39;k&quot;&amp;'));
+  t.is(response.headers.get('x-frame-options'), 'DENY');
+  t.is(response.headers.get('referrer-policy'), 'no-referrer');
+  t.is(response.headers.get('cache-control'), 'no-store');
+  t.regex(response.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+  t.regex(response.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
+});
+
+test("unsubscribing stops the address's pending recipients in later campaigns", async (t) => {
+  const r = await recipient();
+  const next = await campaignFor(r.customerId, 'pending');
+  await oneClick(r.token);
+  const { rows } = await db.pool.query(
+    'select recipient_status from campaign_recipients where campaign_id = $1 and customer_id = $2',
+    [next.campaignId, r.customerId],
+  );
+  t.deepEqual(rows, [{ recipient_status: 'suppressed' }]);
+});
+
+test('with the database down both GET and POST answer a 503 page', async (t) => {
+  const pool = deadPool();
+  const down = await startServer(pool);
+  t.teardown(async () => {
+    await down.close();
+    await pool.end();
+  });
+  const token = randomUUID();
+  for (const response of [await request(token, {}, down.url), await oneClick(token, down.url)]) {
+    t.is(response.status, 503);
+    t.regex(await response.text(), /try again in a few minutes/);
+  }
+});
