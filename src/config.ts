@@ -44,6 +44,10 @@ const envSchema = z.object({
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
   WORKER_CONCURRENCY: positiveInt(16),
+  // When set, `mailer worker` serves its own /metrics (its counters) on this port.
+  WORKER_METRICS_PORT: optionalString.pipe(
+    z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
+  ),
   WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // How old a signed SNS message may be; SNS keeps its original Timestamp on every retry.
@@ -90,7 +94,11 @@ export interface Config {
   readonly port: number;
   readonly sns: { readonly topicArns: readonly string[]; readonly trustLocalCert: boolean };
   readonly unsubscribeTokenTtlDays: number;
-  readonly worker: { readonly concurrency: number; readonly localQueueSize: number };
+  readonly worker: {
+    readonly concurrency: number;
+    readonly localQueueSize: number;
+    readonly metricsPort: number | undefined;
+  };
   readonly logLevel: string;
   readonly snsMaxAgeSeconds: number;
   readonly reputation: {
@@ -135,7 +143,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: e.PORT,
     sns: { topicArns: e.SNS_TOPIC_ARNS, trustLocalCert: e.SNS_TRUST_LOCAL_CERT },
     unsubscribeTokenTtlDays: e.UNSUBSCRIBE_TOKEN_TTL_DAYS,
-    worker: { concurrency: e.WORKER_CONCURRENCY, localQueueSize: e.WORKER_LOCAL_QUEUE_SIZE },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      localQueueSize: e.WORKER_LOCAL_QUEUE_SIZE,
+      metricsPort: e.WORKER_METRICS_PORT,
+    },
     logLevel: e.LOG_LEVEL,
     snsMaxAgeSeconds: e.SNS_MAX_AGE_SECONDS,
     reputation: {

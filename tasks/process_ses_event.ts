@@ -47,6 +47,7 @@ export default function createProcessSesEvent(deps: TaskDeps) {
       }
       throw new Error('process_ses_event: apply_ses_event failed', { cause: error });
     }
+    deps.metrics.events.inc({ type: outcome.event_type });
     const fields = {
       event_type: outcome.event_type,
       ses_message_id: outcome.ses_message_id,

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { graphileLoggerFrom } from '../logger.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
 import { fetchMaxSendRate } from '../ses/client.ts';
 import { createTemplateRenderer } from '../ses/render.ts';
 import { PermanentJobError } from './define.ts';
@@ -26,6 +27,7 @@ export function newProcessId(): string {
 
 export interface WorkerHandle {
   runner: Runner;
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export interface WorkerOptions {
   ses: TaskDeps['ses'];
   concurrency?: number;
   crontab?: boolean;
+  metrics?: Metrics;
 }
 
 // The SDK loads and builds much of SendEmail's path on first use; a paced send that pays for that
@@ -112,6 +115,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     ses: options.ses,
     render: createTemplateRenderer(pool),
     sendRate: await resolveSendRate(options),
+    metrics: options.metrics ?? createMetrics(pool),
   };
   await pool.query(
     `insert into public.worker_processes (process_id, hostname, pid) values ($1, $2, $3)
@@ -150,6 +154,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   return {
     runner,
+    metrics: deps.metrics,
     async stop() {
       await runner.stop();
       await pool

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { graphileLoggerFrom } from '../../src/logger.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { createTemplateRenderer } from '../../src/ses/render.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
 import type { TaskDeps } from '../../src/worker/deps.ts';
@@ -60,6 +61,7 @@ async function taskWith(pool: pg.Pool): Promise<RunTask> {
     ses,
     render: createTemplateRenderer(pool),
     sendRate: () => undefined,
+    metrics: createMetrics(pool),
   };
   const task = (await loadTaskList(deps)).process_ses_event;
   if (!task) throw new Error('tasks/process_ses_event.ts is not registered');

@@ -32,7 +32,12 @@ export function registerStart(program: Command): void {
         processId,
         ses: ses.client,
       });
-      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      const server = await createHttpServer({
+        pool,
+        config: ctx.config,
+        logger: ctx.logger,
+        metrics: worker.metrics,
+      });
       const address = await listen(server, ctx.config.port);
       ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
       await Promise.race([stopping, worker.runner.promise]);

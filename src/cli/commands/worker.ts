@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
+import { createMetricsServer } from '../../http/metrics.ts';
+import { closeHttpServer, listen } from '../../http/server.ts';
 import { connectSes } from '../../ses/client.ts';
 import { newProcessId, startWorker } from '../../worker/runner.ts';
 import { createContext, untilSignal } from '../context.ts';
@@ -30,8 +32,16 @@ export function registerWorker(program: Command): void {
         crontab: options.crontab,
       });
       ctx.logger.info({ processId, concurrency }, 'worker started');
+      const metricsPort = ctx.config.worker.metricsPort;
+      const metricsServer =
+        metricsPort === undefined ? undefined : createMetricsServer(worker.metrics);
+      if (metricsServer && metricsPort !== undefined) {
+        const address = await listen(metricsServer, metricsPort);
+        ctx.logger.info({ address }, 'worker metrics at /metrics');
+      }
       await Promise.race([stopping, worker.runner.promise]);
       await worker.stop();
+      if (metricsServer) await closeHttpServer(metricsServer);
       await ses.close();
       await pool.end();
       ctx.logger.info('worker stopped');
