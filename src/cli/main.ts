@@ -1,10 +1,16 @@
 #!/usr/bin/env node
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
+import { registerCampaign } from './commands/campaign.ts';
+import { registerCustomers } from './commands/customers.ts';
+import { registerDoubt } from './commands/doubt.ts';
+import { registerJobs } from './commands/jobs.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerSesLocal } from './commands/ses-local.ts';
 import { registerStart } from './commands/start.ts';
+import { registerSuppress } from './commands/suppress.ts';
+import { registerTemplates } from './commands/templates.ts';
 import { registerWorker } from './commands/worker.ts';
 import { UsageError } from './context.ts';
 
@@ -18,6 +24,12 @@ registerWorker(program);
 registerServe(program);
 registerStart(program);
 registerSesLocal(program);
+registerCustomers(program);
+registerTemplates(program);
+registerCampaign(program);
+registerSuppress(program);
+registerJobs(program);
+registerDoubt(program);
 
 try {
   await program.parseAsync(process.argv);

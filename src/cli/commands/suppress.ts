@@ -1,0 +1,162 @@
+// `mailer suppress add|remove|list|check`: the compliance list, by hand. Removing an entry is an
+// explicit operator act: it needs --note, unsubscribe/complaint entries also --force, and it is
+// recorded in operator_actions (with the removed entry) as well as logged.
+import { type Command, InvalidArgumentError } from 'commander';
+import { UsageError } from '../context.ts';
+import {
+  dateArgument,
+  fields,
+  formatTime,
+  intArgument,
+  orFail,
+  print,
+  printJson,
+  table,
+  withDatabase,
+} from '../output.ts';
+
+const REASONS = ['manual', 'unsubscribe', 'bounce_hard', 'complaint'];
+const SOURCES = ['ops', 'user', 'ses'];
+
+function oneOf(what: string, allowed: string[]) {
+  return (value: string): string => {
+    if (!allowed.includes(value)) {
+      throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}`);
+    }
+    return value;
+  };
+}
+
+function address(value: string): string {
+  if (!value.includes('@')) throw new UsageError(`${value} is not an email address`);
+  return value;
+}
+
+async function addAction(email: string, flags: { reason: string; note?: string }) {
+  const { suppressEmail, findSuppression } = await import('../../queries/operations.ts');
+  await withDatabase(async (pool, ctx) => {
+    const added = await orFail(() => suppressEmail(pool, address(email), flags.reason, flags.note));
+    if (added === undefined) return;
+    const entry = await findSuppression(pool, email);
+    if (added) ctx.logger.info({ reason: flags.reason }, 'operator suppressed an address');
+    print(
+      added
+        ? `${entry?.email ?? email} suppressed (${flags.reason}, ops); its pending recipients are suppressed too`
+        : `${entry?.email ?? email} was already suppressed (${entry?.reason}, by ${entry?.source} since ` +
+            `${formatTime(entry?.created_at)}); unchanged`,
+    );
+  });
+}
+
+async function removeAction(email: string, flags: { note: string; force?: boolean }) {
+  const { unsuppressEmail, findSuppression } = await import('../../queries/operations.ts');
+  await withDatabase(async (pool, ctx) => {
+    const before = await findSuppression(pool, address(email));
+    const removed = await orFail(() =>
+      unsuppressEmail(pool, email, flags.note, flags.force === true),
+    );
+    if (removed === undefined) return;
+    if (!removed) return print(`${email} is not suppressed; nothing changed`);
+    // The audit row (operator_actions) holds the address; the log line does not.
+    ctx.logger.warn(
+      { reason: before?.reason, source: before?.source, forced: flags.force === true },
+      'operator removed an address from the suppression list (see operator_actions)',
+    );
+    print(
+      `${before?.email ?? email} removed from the suppression list (was ${before?.reason}, by ` +
+        `${before?.source} since ${formatTime(before?.created_at)}); recorded in operator_actions`,
+    );
+  });
+}
+
+interface ListFlags {
+  reason?: string;
+  source?: string;
+  since?: string;
+  limit: number;
+  json?: boolean;
+}
+
+async function listAction(flags: ListFlags) {
+  const { listSuppressions } = await import('../../queries/operations.ts');
+  await withDatabase(async (pool) => {
+    const { total, rows } = await listSuppressions(pool, flags);
+    if (flags.json) return printJson({ total, entries: rows });
+    print(
+      table(
+        ['email', 'reason', 'source', 'since'],
+        rows.map((r) => [r.email, r.reason, r.source, r.created_at]),
+      ),
+    );
+    print(`${rows.length} of ${total} shown`);
+  });
+}
+
+async function checkAction(email: string, flags: { json?: boolean }) {
+  const { findSuppression } = await import('../../queries/operations.ts');
+  await withDatabase(async (pool) => {
+    const entry = await findSuppression(pool, address(email));
+    if (flags.json)
+      return printJson({ email, suppressed: entry !== undefined, entry: entry ?? null });
+    if (!entry) return print(`${email}: not suppressed (may be mailed)`);
+    print(`${entry.email}: SUPPRESSED`);
+    print(
+      fields([
+        ['reason', entry.reason],
+        ['source', entry.source],
+        ['since', entry.created_at],
+      ]),
+    );
+  });
+}
+
+export function registerSuppress(program: Command): void {
+  const suppress = program
+    .command('suppress')
+    .description('The suppression list: addresses that are never mailed, whatever put them there');
+  suppress
+    .command('add')
+    .description('Suppress an address (source ops); its pending recipients become suppressed')
+    .argument('<email>', 'the address (any case)')
+    .option(
+      '--reason <reason>',
+      `one of ${REASONS.join(', ')}`,
+      oneOf('--reason', REASONS),
+      'manual',
+    )
+    .option('--note <text>', 'why (kept in operator_actions)')
+    .action(addAction);
+  suppress
+    .command('remove')
+    .description(
+      'Remove an address from the suppression list: an explicit, recorded operator act. ' +
+        'Unsubscribe and complaint entries also need --force (only with renewed consent).',
+    )
+    .argument('<email>', 'the address (any case)')
+    .requiredOption('--note <text>', 'why it may be mailed again (required, recorded)')
+    .option('--force', 'also remove an unsubscribe or complaint entry')
+    .action(removeAction);
+  suppress
+    .command('list')
+    .description('Suppressed addresses, newest first')
+    .option(
+      '--reason <reason>',
+      `only this reason (${REASONS.join(', ')})`,
+      oneOf('--reason', REASONS),
+    )
+    .option(
+      '--source <source>',
+      `only this source (${SOURCES.join(', ')})`,
+      oneOf('--source', SOURCES),
+    )
+    .option('--since <YYYY-MM-DD>', 'only entries added since this date', dateArgument)
+    .option('--limit <n>', 'how many', intArgument('--limit', 1), 100)
+    .option('--json', 'machine-readable output')
+    .action(listAction);
+  suppress
+    .command('check')
+    .description('Is this address suppressed, and why? (exit 0 either way; see --json)')
+    .argument('<email>', 'the address (any case)')
+    .option('--json', 'machine-readable output')
+    .action(checkAction);
+}

@@ -1,0 +1,70 @@
+// In-doubt recipients (SendEmail called, outcome never recorded): typed callers of
+// in_doubt_recipients, resolve_in_doubt and reconcile_in_doubt (migrations/current/3-operations.sql).
+import type pg from 'pg';
+
+type Db = pg.Pool | pg.PoolClient;
+
+export interface InDoubtRecipient {
+  campaign_id: string;
+  campaign_name: string;
+  customer_id: string;
+  email: string;
+  attempt_count: number;
+  last_attempt_at: Date;
+  last_error: string | null;
+  events: number;
+}
+
+export async function inDoubtRecipients(
+  db: Db,
+  options: { campaignId?: string | undefined; olderThanSeconds?: number; limit?: number } = {},
+): Promise<InDoubtRecipient[]> {
+  const { rows } = await db.query<InDoubtRecipient>(
+    `select campaign_id, campaign_name, customer_id, email, attempt_count, last_attempt_at,
+            last_error, events::int
+       from public.in_doubt_recipients(make_interval(secs => $1))
+      where $2::uuid is null or campaign_id = $2
+      limit $3`,
+    [options.olderThanSeconds ?? 0, options.campaignId ?? null, options.limit ?? null],
+  );
+  return rows;
+}
+
+export type InDoubtDecision = 'sent' | 'resend';
+
+export async function resolveInDoubt(
+  db: Db,
+  key: { campaignId: string; customerId: string },
+  decision: InDoubtDecision,
+  note: string | undefined,
+): Promise<string> {
+  const { rows } = await db.query<{ result: string }>(
+    'select public.resolve_in_doubt($1, $2, $3, $4) as result',
+    [key.campaignId, key.customerId, decision, note ?? null],
+  );
+  return rows[0]?.result ?? '';
+}
+
+export interface Reconciled {
+  campaign_id: string;
+  customer_id: string;
+  recipient_status: string;
+  event_id: string;
+  event_type: string;
+}
+
+export async function reconcileInDoubt(db: Db): Promise<Reconciled[]> {
+  const { rows } = await db.query<Reconciled>('select * from public.reconcile_in_doubt()');
+  return rows;
+}
+
+// A customer named by id or by address.
+export async function findCustomerId(db: Db, ref: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ customer_id: string }>(
+    ref.includes('@')
+      ? 'select customer_id from public.customers where email = public.normalize_email($1)'
+      : 'select customer_id from public.customers where customer_id = $1::uuid',
+    [ref],
+  );
+  return rows[0]?.customer_id;
+}

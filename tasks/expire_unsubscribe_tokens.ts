@@ -1,0 +1,31 @@
+// expire_unsubscribe_tokens (recurring, daily; see crontab): deletes unsubscribe tokens that
+// expired more than UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS ago. Generation makes one token per
+// recipient per campaign, so without this the table grows by the customer count every week. Until
+// the purge an expired link says "expired"; afterwards "unknown": either way it unsubscribes nobody.
+// Payload: none (cron's {_cron: ...} is ignored).
+// Rerun-safe: each call deletes what is left; batches of 10,000 keep every transaction short.
+// Enqueues nothing.
+import { z } from 'zod';
+import { defineTask } from '../src/worker/define.ts';
+import type { TaskDeps } from '../src/worker/deps.ts';
+
+const BATCH = 10_000;
+
+export default function createExpireUnsubscribeTokens(deps: TaskDeps) {
+  return defineTask('expire_unsubscribe_tokens', z.unknown(), async (_payload, helpers) => {
+    let total = 0;
+    for (;;) {
+      const { rows } = await deps.pool.query<{ deleted: number }>(
+        'select public.expire_unsubscribe_tokens(make_interval(days => $1), $2) as deleted',
+        [deps.config.unsubscribeTokenPurgeAfterDays, BATCH],
+      );
+      const deleted = rows[0]?.deleted ?? 0;
+      total += deleted;
+      if (deleted < BATCH) break;
+    }
+    deps.logger.info(
+      { task: 'expire_unsubscribe_tokens', job_id: helpers.job.id, deleted: total },
+      `expired unsubscribe tokens: ${total} deleted`,
+    );
+  });
+}

@@ -1,0 +1,37 @@
+// reconcile_in_doubt (recurring, every 10 minutes; see crontab): in-doubt recipients (SendEmail was
+// called, its outcome never recorded) are resolved from SES events in email_events_op: a send,
+// delivery, open... makes them sent, a permanent bounce bounced, a complaint complained
+// (public.reconcile_in_doubt). Those still without evidence after IN_DOUBT_ALERT_AFTER_HOURS are
+// reported (a warning with the count per campaign): only an operator may decide to resend them
+// (`mailer doubt list`, `mailer doubt resolve`), since SES may have delivered them.
+// Payload: none (cron's {_cron: ...} is ignored).
+// Rerun-safe: only in_doubt rows change, each once; rows locked by an event being applied are
+// skipped until the next run. Enqueues nothing.
+import { z } from 'zod';
+import { inDoubtRecipients, reconcileInDoubt } from '../src/queries/in-doubt.ts';
+import { defineTask } from '../src/worker/define.ts';
+import type { TaskDeps } from '../src/worker/deps.ts';
+
+export default function createReconcileInDoubt(deps: TaskDeps) {
+  return defineTask('reconcile_in_doubt', z.unknown(), async (_payload, helpers) => {
+    const log = deps.logger.child({ task: 'reconcile_in_doubt', job_id: helpers.job.id });
+    const resolved = await reconcileInDoubt(deps.pool);
+    for (const r of resolved) {
+      log.info(
+        { campaign_id: r.campaign_id, customer_id: r.customer_id, event_id: r.event_id },
+        `in-doubt recipient reconciled from an SES ${r.event_type} event: ${r.recipient_status}`,
+      );
+    }
+    const hours = deps.config.inDoubtAlertAfterHours;
+    const stale = await inDoubtRecipients(deps.pool, { olderThanSeconds: hours * 3600 });
+    if (stale.length > 0) {
+      const perCampaign: Record<string, number> = {};
+      for (const r of stale) perCampaign[r.campaign_id] = (perCampaign[r.campaign_id] ?? 0) + 1;
+      log.warn(
+        { in_doubt: stale.length, campaigns: perCampaign },
+        `${stale.length} recipient(s) in doubt for more than ${hours}h with no SES event to settle ` +
+          'them: an operator must decide (mailer doubt list; mailer doubt resolve ... --sent|--resend)',
+      );
+    }
+  });
+}

@@ -1,0 +1,155 @@
+// The README's "Operations with psql" lines, run verbatim (through psql when it is installed) against
+// a database holding what they refer to. Keep README_PSQL and the README block identical.
+import { spawnSync } from 'node:child_process';
+import test from 'ava';
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+const README_PSQL = `-- Generate a week's campaign in the background (week 1-4; date default today UTC; send default true)
+select enqueue_generate_campaign(2, '2026-11-09', false);
+
+-- Start, pause and resume a campaign; each returns the campaign's status
+select queue_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
+select pause_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
+select resume_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
+select * from campaign_progress('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
+
+-- Suppress an address (reason manual unless given), or lift a suppression: a note is required,
+-- and an unsubscribe or complaint entry also needs p_force => true
+select suppress_email('ann@example.com');
+select suppress_email('bob@example.com', 'unsubscribe', 'asked by phone, ticket 4711');
+select unsuppress_email('ann@example.com', 'mailbox fixed, ticket 4712');
+select * from operator_actions order by action_id desc limit 10;
+
+-- Jobs: depth per task, failed jobs, run failed ones again (attempts reset)
+select * from job_queue_summary();
+select id, task_identifier, attempts, last_error from failed_jobs('send_recipient');
+select retry_failed_jobs('send_recipient');
+
+-- Recipients in doubt, and the operator's decision for each: 'sent' or 'resend' (once)
+select * from in_doubt_recipients();
+select resolve_in_doubt('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'a4e5f6a7-0b1c-4d2e-8f30-415263748596', 'sent', 'in the SES console');
+select resolve_in_doubt('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'b5f6a7b8-1c2d-4e3f-9041-526374859607', 'resend');
+
+-- Raw jobs: send one recipient (ids only), replay one SES event
+select graphile_worker.add_job('send_recipient', json_build_object('campaign_id', '6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'customer_id', 'c6a7b8c9-2d3e-4f40-a152-637485960718'));
+select graphile_worker.add_job('process_ses_event', '{"eventType": "Delivery", "mail": {"messageId": "0100018c-example", "destination": ["carl@example.com"]}, "delivery": {"recipients": ["carl@example.com"]}}'::json);
+`;
+
+const CAMPAIGN = '6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c';
+const IN_DOUBT_SENT = 'a4e5f6a7-0b1c-4d2e-8f30-415263748596';
+const IN_DOUBT_RESEND = 'b5f6a7b8-1c2d-4e3f-9041-526374859607';
+const PENDING = 'c6a7b8c9-2d3e-4f40-a152-637485960718';
+
+let db: TestDatabase;
+test.before(async () => {
+  db = await createTestDatabase();
+  await db.pool.query(`
+    insert into templates (template_id, provider, provider_template_name, week_of_month, version)
+    values ('d7b8c9d0-3e4f-4051-b263-748596071829', 'ses', 'weekly-2', 2, 1);
+    insert into campaigns (campaign_id, campaign_name, week_of_month, generated_date, template_id)
+    values ('${CAMPAIGN}', 'week 2, 2026-11-02', 2, '2026-11-02', 'd7b8c9d0-3e4f-4051-b263-748596071829');
+    insert into customers (customer_id, email) values
+      ('${IN_DOUBT_SENT}', 'dora@example.com'), ('${IN_DOUBT_RESEND}', 'ed@example.com'),
+      ('${PENDING}', 'carl@example.com');
+    insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, attempt_count, last_attempt_at)
+    values ('${CAMPAIGN}', '${IN_DOUBT_SENT}', 'dora@example.com', 'in_doubt', 1, now() - interval '1 hour'),
+           ('${CAMPAIGN}', '${IN_DOUBT_RESEND}', 'ed@example.com', 'in_doubt', 1, now() - interval '1 hour'),
+           ('${CAMPAIGN}', '${PENDING}', 'carl@example.com', 'pending', 0, null);
+  `);
+  const failed = await db.pool.query<{ id: string }>(
+    `select id from graphile_worker.add_job('send_recipient', json_build_object('campaign_id', 'x'))`,
+  );
+  await db.pool.query(
+    "select graphile_worker.permanently_fail_jobs(array[$1::bigint], 'malformed payload')",
+    [failed.rows[0]?.id],
+  );
+});
+test.after.always(async () => {
+  await db?.drop();
+});
+
+function hasPsql(): boolean {
+  return spawnSync('psql', ['--version']).status === 0;
+}
+
+async function runVerbatim(t: import('ava').ExecutionContext): Promise<void> {
+  if (hasPsql()) {
+    const result = spawnSync('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-d', db.url, '-f', '-'], {
+      input: README_PSQL,
+      encoding: 'utf8',
+    });
+    t.log('ran through psql');
+    if (result.status !== 0) throw new Error(`psql failed:\n${result.stderr}\n${result.stdout}`);
+    t.regex(result.stdout, /queued/);
+    return;
+  }
+  // No psql on this machine: the same text as one simple-protocol query, statement by statement.
+  const client = new pg.Client({ connectionString: db.url });
+  await client.connect();
+  try {
+    t.log('psql not installed: ran through node-postgres');
+    await client.query(README_PSQL);
+  } finally {
+    await client.end();
+  }
+}
+
+test('the README psql lines run verbatim and do what they say', async (t) => {
+  await runVerbatim(t);
+  const q = async <T>(sql: string) => (await db.pool.query(sql)).rows as T[];
+
+  const [campaign] = await q<{ status: string }>(
+    `select status from campaigns where campaign_id = '${CAMPAIGN}'`,
+  );
+  t.is(campaign?.status, 'queued');
+  const recipients = await q<{ customer_id: string; recipient_status: string }>(
+    `select customer_id, recipient_status from campaign_recipients
+      where campaign_id = '${CAMPAIGN}' order by customer_id`,
+  );
+  t.deepEqual(
+    recipients.map((r) => [r.customer_id, r.recipient_status]),
+    [
+      [IN_DOUBT_SENT, 'sent'],
+      [IN_DOUBT_RESEND, 'pending'],
+      [PENDING, 'pending'],
+    ],
+  );
+
+  const suppressed = await q<{ email: string; reason: string }>(
+    "select email, reason from suppression_list where email in ('ann@example.com', 'bob@example.com')",
+  );
+  t.deepEqual(suppressed, [{ email: 'bob@example.com', reason: 'unsubscribe' }]);
+
+  const jobs = await q<{ task_identifier: string; n: number; failed: number }>(
+    `select task_identifier, count(*)::int as n,
+            (count(*) filter (where attempts >= max_attempts))::int as failed
+       from graphile_worker.jobs group by 1 order by 1`,
+  );
+  t.deepEqual(jobs, [
+    { task_identifier: 'generate_campaign', n: 1, failed: 0 },
+    { task_identifier: 'process_ses_event', n: 1, failed: 0 },
+    // The retried malformed job, and one per pending recipient (job keys: the raw add_job added
+    // one without a key for carl; queue and resend keyed ones for carl and ed).
+    { task_identifier: 'send_recipient', n: 4, failed: 0 },
+  ]);
+
+  const actions = await q<{ action: string }>(
+    'select action from operator_actions order by action_id',
+  );
+  t.deepEqual(
+    actions.map((a) => a.action),
+    [
+      'enqueue_generate_campaign',
+      'queue_campaign',
+      'pause_campaign',
+      'resume_campaign',
+      'suppress',
+      'suppress',
+      'unsuppress',
+      'retry_jobs',
+      'resolve_in_doubt',
+      'resolve_in_doubt',
+    ],
+  );
+});

@@ -1,0 +1,265 @@
+// The operator functions of migrations/current/3-operations.sql, called as a psql user would.
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+
+let db: TestDatabase;
+test.before(async () => {
+  db = await createTestDatabase();
+});
+test.after.always(async () => {
+  await db?.drop();
+});
+
+// Tests in this file run concurrently on one database: each gets its own template version.
+let version = 0;
+function newTemplate() {
+  version += 1;
+  return createTemplate(db.pool, { version });
+}
+
+async function one<T>(sql: string, params: unknown[] = []): Promise<T> {
+  const { rows } = await db.pool.query(sql, params);
+  return rows[0] as T;
+}
+
+async function recipient(
+  campaignId: string,
+  status: string,
+  overrides: { email?: string; attemptAt?: string } = {},
+) {
+  const customer = await createCustomer(db.pool, overrides.email ? { email: overrides.email } : {});
+  await db.pool.query(
+    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at, attempt_count)
+     values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), 1)`,
+    [campaignId, customer.customer_id, customer.email, status, overrides.attemptAt ?? null],
+  );
+  return customer;
+}
+
+test('email_problem accepts sendable addresses and names one reason for each bad one', async (t) => {
+  const cases: Array<[string, string | null]> = [
+    ['Ann@Example.COM ', null],
+    ["o'brien+tag@sub.example.co.uk", null],
+    ['a@xn--bcher-kva.example', null],
+    ['', 'empty email'],
+    ['bob.example.com', 'no @'],
+    ['a@b@example.com', 'more than one @'],
+    ['a b@example.com', 'contains whitespace'],
+    ['@example.com', 'nothing before the @'],
+    ['ann@', 'nothing after the @'],
+    ['a..b@example.com', 'invalid characters or dots before the @'],
+    ['ünï@example.com', 'invalid characters or dots before the @'],
+    ['ann@localhost', 'domain has no dot'],
+    ['ann@-example.com', 'invalid domain'],
+    ['ann@exa_mple.com', 'invalid domain'],
+    [`${'a'.repeat(65)}@example.com`, 'more than 64 characters before the @'],
+    [`a@${'b'.repeat(64)}.com`, 'domain label longer than 63 characters'],
+  ];
+  for (const [address, problem] of cases) {
+    const row = await one<{ problem: string | null }>(
+      'select public.email_problem($1) as problem',
+      [address],
+    );
+    t.is(row.problem, problem, address);
+  }
+});
+
+test('queue, pause and resume move a campaign and record who did it', async (t) => {
+  const template = await newTemplate();
+  const campaign = await createCampaign(db.pool, { template_id: template.template_id });
+  await recipient(campaign.campaign_id, 'pending');
+
+  t.is(
+    (await one<{ s: string }>('select queue_campaign($1) as s', [campaign.campaign_id])).s,
+    'queued',
+  );
+  const jobs = await one<{ n: number }>(
+    `select count(*)::int as n from graphile_worker.jobs where task_identifier = 'send_recipient'
+        and key like 'send_recipient:' || $1 || '%'`,
+    [campaign.campaign_id],
+  );
+  t.is(jobs.n, 1, 'queueing enqueued the pending recipient');
+  t.is(
+    (await one<{ s: string }>('select queue_campaign($1) as s', [campaign.campaign_id])).s,
+    'queued',
+  );
+  t.is(
+    (await one<{ s: string }>('select pause_campaign($1) as s', [campaign.campaign_id])).s,
+    'paused',
+  );
+  const refused = await t.throwsAsync(
+    db.pool.query('select queue_campaign($1)', [campaign.campaign_id]),
+  );
+  t.regex(refused?.message ?? '', /is paused/);
+  t.is(
+    (await one<{ s: string }>('select resume_campaign($1) as s', [campaign.campaign_id])).s,
+    'queued',
+  );
+  const missing = await t.throwsAsync(db.pool.query('select pause_campaign($1)', [randomUUID()]));
+  t.regex(missing?.message ?? '', /no campaign/);
+
+  const actions = await db.pool.query<{ action: string; db_user: string }>(
+    'select action, db_user from operator_actions where campaign_id = $1 order by action_id',
+    [campaign.campaign_id],
+  );
+  t.deepEqual(
+    actions.rows.map((a) => a.action),
+    ['queue_campaign', 'pause_campaign', 'resume_campaign'],
+  );
+  t.truthy(actions.rows[0]?.db_user);
+});
+
+test('a queued campaign with nothing to send is done at once', async (t) => {
+  const template = await newTemplate();
+  const campaign = await createCampaign(db.pool, { template_id: template.template_id });
+  t.is(
+    (await one<{ s: string }>('select queue_campaign($1) as s', [campaign.campaign_id])).s,
+    'done',
+  );
+});
+
+test('unsuppress needs a note, and force for an unsubscribe; both acts are recorded', async (t) => {
+  t.true((await one<{ r: boolean }>("select suppress_email('Sue@Example.com') as r")).r);
+  t.false(
+    (await one<{ r: boolean }>("select suppress_email('sue@example.com', 'complaint') as r")).r,
+  );
+  const entry = await one<{ reason: string; source: string }>(
+    "select reason, source from suppression_list where email = 'sue@example.com'",
+  );
+  t.deepEqual(entry, { reason: 'manual', source: 'ops' });
+  await t.throwsAsync(db.pool.query("select unsuppress_email('sue@example.com', '')"), {
+    message: /p_note/,
+  });
+  await t.throwsAsync(db.pool.query("select suppress_email('not-an-address')"), {
+    message: /no @/,
+  });
+  t.true(
+    (await one<{ r: boolean }>("select unsuppress_email('SUE@example.com', 'asked by phone') as r"))
+      .r,
+  );
+  t.false(
+    (await one<{ r: boolean }>("select unsuppress_email('sue@example.com', 'again') as r")).r,
+  );
+
+  await db.pool.query(
+    "insert into suppression_list (email, reason, source) values ('uma@example.com', 'unsubscribe', 'user')",
+  );
+  await t.throwsAsync(db.pool.query("select unsuppress_email('uma@example.com', 'oops')"), {
+    message: /p_force/,
+  });
+  t.true(
+    (
+      await one<{ r: boolean }>(
+        "select unsuppress_email('uma@example.com', 'signed up again', true) as r",
+      )
+    ).r,
+  );
+  const audit = await db.pool.query<{
+    action: string;
+    note: string | null;
+    details: { reason?: string };
+  }>(
+    `select action, note, details from operator_actions
+      where email in ('sue@example.com', 'uma@example.com') order by action_id`,
+  );
+  t.deepEqual(
+    audit.rows.map((a) => [a.action, a.note, a.details.reason]),
+    [
+      ['suppress', null, 'manual'],
+      ['unsuppress', 'asked by phone', 'manual'],
+      ['unsuppress', 'signed up again', 'unsubscribe'],
+    ],
+  );
+});
+
+test('resolve_in_doubt marks sent, or resends once through a requeued campaign', async (t) => {
+  const template = await newTemplate();
+  const campaign = await createCampaign(db.pool, {
+    template_id: template.template_id,
+    status: 'done',
+  });
+  const sent = await recipient(campaign.campaign_id, 'in_doubt');
+  const again = await recipient(campaign.campaign_id, 'in_doubt');
+  await t.throwsAsync(
+    db.pool.query("select resolve_in_doubt($1, $2, 'maybe')", [
+      campaign.campaign_id,
+      sent.customer_id,
+    ]),
+    { message: /sent or resend/ },
+  );
+  t.is(
+    (
+      await one<{ r: string }>(
+        "select resolve_in_doubt($1, $2, 'sent', 'SES console shows it') as r",
+        [campaign.campaign_id, sent.customer_id],
+      )
+    ).r,
+    'sent',
+  );
+  await t.throwsAsync(
+    db.pool.query("select resolve_in_doubt($1, $2, 'sent')", [
+      campaign.campaign_id,
+      sent.customer_id,
+    ]),
+    { message: /not in_doubt/ },
+  );
+  const result = await one<{ r: string }>("select resolve_in_doubt($1, $2, 'resend') as r", [
+    campaign.campaign_id,
+    again.customer_id,
+  ]);
+  t.regex(result.r, /queued again/);
+  const state = await one<{ status: string; recipient_status: string; jobs: number }>(
+    `select c.status, r.recipient_status,
+            (select count(*)::int from graphile_worker.jobs j where j.task_identifier = 'send_recipient'
+                and j.key = 'send_recipient:' || r.campaign_id || ':' || r.customer_id) as jobs
+       from campaigns c join campaign_recipients r using (campaign_id)
+      where r.campaign_id = $1 and r.customer_id = $2`,
+    [campaign.campaign_id, again.customer_id],
+  );
+  t.deepEqual(state, { status: 'queued', recipient_status: 'pending', jobs: 1 });
+});
+
+test('every operator function has a comment; SECURITY DEFINER ones pin their search_path', async (t) => {
+  const { rows } = await db.pool.query<{
+    name: string;
+    comment: string | null;
+    definer: boolean;
+    config: string[] | null;
+  }>(
+    `select p.proname as name, obj_description(p.oid, 'pg_proc') as comment, p.prosecdef as definer,
+            p.proconfig as config
+       from pg_proc p
+      where p.pronamespace = 'public'::regnamespace
+        and p.proname = any($1)`,
+    [
+      [
+        'queue_campaign',
+        'pause_campaign',
+        'resume_campaign',
+        'suppress_email',
+        'unsuppress_email',
+        'enqueue_generate_campaign',
+        'retry_job',
+        'retry_failed_jobs',
+        'resolve_in_doubt',
+        'job_queue_summary',
+        'failed_jobs',
+        'campaign_progress',
+        'reconcile_in_doubt',
+        'expire_unsubscribe_tokens',
+        'delete_exported_events',
+        'email_problem',
+        'add_template',
+        'activate_template',
+      ],
+    ],
+  );
+  t.is(rows.length, 18);
+  for (const f of rows) {
+    t.truthy(f.comment, `${f.name} has a comment`);
+    if (f.definer) t.deepEqual(f.config, ['search_path=pg_catalog, public, pg_temp'], f.name);
+  }
+  t.true(rows.filter((f) => f.definer).length >= 10);
+});

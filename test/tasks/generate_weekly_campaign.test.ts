@@ -1,0 +1,89 @@
+import test from 'ava';
+import { PermanentJobError } from '../../src/worker/define.ts';
+import { weekOfMonth } from '../../tasks/generate_weekly_campaign.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { type TaskRun, taskRunner } from './run-task.ts';
+
+let db: TestDatabase;
+let task: TaskRun;
+test.before(async () => {
+  db = await createTestDatabase();
+  task = await taskRunner('generate_weekly_campaign', db.pool);
+  await createTemplate(db.pool, { week_of_month: 1 });
+  await createTemplate(db.pool, { week_of_month: 2 });
+  await createTemplate(db.pool, { week_of_month: 4 });
+  for (let i = 0; i < 3; i++) await createCustomer(db.pool);
+});
+test.after.always(async () => {
+  await db?.drop();
+});
+
+const cron = (ts: string, backfilled = false) => ({ _cron: { ts, backfilled } });
+
+async function campaigns(date: string) {
+  const { rows } = await db.pool.query<{
+    week_of_month: number;
+    status: string;
+    recipients: number;
+  }>(
+    `select c.week_of_month, c.status,
+            (select count(*)::int from campaign_recipients r where r.campaign_id = c.campaign_id) as recipients
+       from campaigns c where generated_date = $1`,
+    [date],
+  );
+  return rows;
+}
+
+test('the week of the month is the Monday count: days 1-7 week 1 ... 29-31 week 5', (t) => {
+  t.deepEqual(
+    [
+      '2030-04-01',
+      '2030-04-08',
+      '2030-04-15',
+      '2030-04-22',
+      '2030-04-29',
+      '2030-01-07',
+      '2030-12-31',
+    ].map(weekOfMonth),
+    [1, 2, 3, 4, 5, 1, 5],
+  );
+});
+
+test('a scheduled Monday generates and queues that week, once, even when run again', async (t) => {
+  await task.run(cron('2030-01-14T06:00:00.000Z'));
+  await task.run(cron('2030-01-14T06:00:00.000Z', true));
+  t.deepEqual(await campaigns('2030-01-14'), [
+    { week_of_month: 2, status: 'queued', recipients: 3 },
+  ]);
+});
+
+test('a backfilled run uses the scheduled date, not the day it runs', async (t) => {
+  await task.run(cron('2030-01-28T06:00:00.000Z', true));
+  t.deepEqual(await campaigns('2030-01-28'), [
+    { week_of_month: 4, status: 'queued', recipients: 3 },
+  ]);
+});
+
+test('a fifth Monday sends nothing, and says so', async (t) => {
+  await task.run(cron('2030-04-29T06:00:00.000Z'));
+  t.deepEqual(await campaigns('2030-04-29'), []);
+  t.true(
+    task.logs.some((l) => /2030-04-29 is in week 5 of its month: no campaign/.test(String(l.msg))),
+  );
+});
+
+test('a week without an active template fails permanently with what to do', async (t) => {
+  const error = await t.throwsAsync(task.run(cron('2030-01-21T06:00:00.000Z')), {
+    instanceOf: PermanentJobError,
+  });
+  t.regex(error?.message ?? '', /no active template for week 3 \(2030-01-21\).*mailer jobs retry/);
+  t.deepEqual(await campaigns('2030-01-21'), []);
+});
+
+test('a manual run takes a date from the payload', async (t) => {
+  await task.run({ date: '2030-02-04' });
+  t.deepEqual(await campaigns('2030-02-04'), [
+    { week_of_month: 1, status: 'queued', recipients: 3 },
+  ]);
+});
