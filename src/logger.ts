@@ -1,4 +1,5 @@
-// One pino root logger. JSON by default (what log shippers want); pretty on a terminal.
+// One pino root logger. JSON by default (what log shippers want); pretty on a terminal. Logs go
+// to stderr, so a command's own output on stdout (tables, --json) stays clean for scripts.
 // Credentials never reach the logs: the redact paths cover every place the AWS SDK or our own
 // config could surface them, and database URLs are logged without their password.
 import { Logger as GraphileLogger } from 'graphile-worker';
@@ -8,7 +9,7 @@ export type { Logger };
 
 export function createLogger(options: { level: string; pretty?: boolean; name?: string }): Logger {
   const pretty = options.pretty ?? (process.stdout.isTTY === true && process.env.CI === undefined);
-  return pino({
+  const pinoOptions = {
     name: options.name ?? 'mailer',
     level: options.level,
     redact: {
@@ -24,10 +25,13 @@ export function createLogger(options: { level: string; pretty?: boolean; name?: 
       ],
       censor: '[redacted]',
     },
-    ...(pretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } } }
-      : {}),
-  });
+  };
+  return pretty
+    ? pino({
+        ...pinoOptions,
+        transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } },
+      })
+    : pino(pinoOptions, pino.destination({ fd: 2, sync: true }));
 }
 
 // graphile-worker and graphile-migrate log through @graphile/logger; route both into pino with

@@ -59,7 +59,7 @@ test('doubt list shows in-doubt recipients; resolve --sent marks one sent, with 
   t.is(resolved.code, 0, resolved.stderr);
   t.regex(resolved.stdout, /: sent$/m);
   t.like(await recipient(una.customer_id), { recipient_status: 'sent' });
-  const log = resolved.stdout.split('\n').find((l) => l.includes('resolved an in-doubt recipient'));
+  const log = resolved.stderr.split('\n').find((l) => l.includes('resolved an in-doubt recipient'));
   t.truthy(log);
   t.notRegex(log ?? '', /una@example\.com/);
   const audit = await db.pool.query(
