@@ -1,1 +1,2 @@
 -- Enter migration here (rerun-safe: drop ... if exists, create or replace)
+

@@ -31,6 +31,7 @@ test('the crontab parses and every entry names a task in tasks/', async (t) => {
       'expire_unsubscribe_tokens',
       'retain_email_events',
       'reconcile_in_doubt',
+      'prune_sns_messages',
     ],
   );
   for (const item of parsed) t.true(tasks.includes(item.task), item.task);
@@ -45,11 +46,13 @@ test('backfill is chosen per entry: only the weekly generation catches up (same 
     'expire_unsubscribe_tokens',
     'retain_email_events',
     'reconcile_in_doubt',
+    'prune_sns_messages',
   ]) {
     t.is(byTask[task]?.backfillPeriod, 0, task);
   }
   t.is(byTask.retain_email_events?.queueName, 'maintenance');
   t.is(byTask.expire_unsubscribe_tokens?.queueName, 'maintenance');
+  t.is(byTask.prune_sns_messages?.queueName, 'maintenance');
 });
 
 test('schedules: weekly generation on Mondays 06:00 UTC, housekeeping daily, reconciliation every 10 minutes', async (t) => {
@@ -63,6 +66,7 @@ test('schedules: weekly generation on Mondays 06:00 UTC, housekeeping daily, rec
   t.true(matches('expire_unsubscribe_tokens', '2030-04-02T03:30:00Z'));
   t.true(matches('retain_email_events', '2030-04-02T04:00:00Z'));
   t.false(matches('retain_email_events', '2030-04-02T05:00:00Z'));
+  t.true(matches('prune_sns_messages', '2030-04-02T04:30:00Z'));
   t.true(matches('reconcile_in_doubt', '2030-04-02T13:20:00Z'));
   t.false(matches('reconcile_in_doubt', '2030-04-02T13:25:00Z'));
 });
