@@ -1,40 +1,19 @@
 // The README's "Operations with psql" lines, run verbatim (through psql when it is installed) against
-// a database holding what they refer to. Keep README_PSQL and the README block identical.
+// a database holding what they refer to. The block is read from README.md.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
-const README_PSQL = `-- Generate a week's campaign in the background (week 1-4; date default today UTC; send default true)
-select enqueue_generate_campaign(2, '2026-11-09', false);
-
--- Start, pause and resume a campaign; each returns the campaign's status
-select queue_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
-select pause_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
-select resume_campaign('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
-select * from campaign_progress('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c');
-
--- Suppress an address (reason manual unless given), or lift a suppression: a note is required,
--- and an unsubscribe or complaint entry also needs p_force => true
-select suppress_email('ann@example.com');
-select suppress_email('bob@example.com', 'unsubscribe', 'asked by phone, ticket 4711');
-select unsuppress_email('ann@example.com', 'mailbox fixed, ticket 4712');
-select * from operator_actions order by action_id desc limit 10;
-
--- Jobs: depth per task, failed jobs, run failed ones again (attempts reset)
-select * from job_queue_summary();
-select id, task_identifier, attempts, last_error from failed_jobs('send_recipient');
-select retry_failed_jobs('send_recipient');
-
--- Recipients in doubt, and the operator's decision for each: 'sent' or 'resend' (once)
-select * from in_doubt_recipients();
-select resolve_in_doubt('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'a4e5f6a7-0b1c-4d2e-8f30-415263748596', 'sent', 'in the SES console');
-select resolve_in_doubt('6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'b5f6a7b8-1c2d-4e3f-9041-526374859607', 'resend');
-
--- Raw jobs: send one recipient (ids only), replay one SES event
-select graphile_worker.add_job('send_recipient', json_build_object('campaign_id', '6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c', 'customer_id', 'c6a7b8c9-2d3e-4f40-a152-637485960718'));
-select graphile_worker.add_job('process_ses_event', '{"eventType": "Delivery", "mail": {"messageId": "0100018c-example", "destination": ["carl@example.com"]}, "delivery": {"recipients": ["carl@example.com"]}}'::json);
-`;
+// The README's psql block, verbatim: the test runs what users will paste.
+const README_PSQL = (() => {
+  const readme = readFileSync(join(import.meta.dirname, '..', '..', 'README.md'), 'utf8');
+  const block = /<!-- psql-block -->\n```sql\n([\s\S]*?)```\n<!-- \/psql-block -->/.exec(readme);
+  if (!block?.[1]) throw new Error('README.md has no psql block');
+  return block[1];
+})();
 
 const CAMPAIGN = '6f1c2a9e-4b7d-4e21-9c3a-1d2e3f4a5b6c';
 const IN_DOUBT_SENT = 'a4e5f6a7-0b1c-4d2e-8f30-415263748596';
