@@ -32,11 +32,15 @@ for (const n of sizes) {
       db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [campaignId]),
     );
     // A resume re-runs the trigger over the same pending recipients: keys dedupe.
-    await db.pool.query(`update campaigns set status = 'paused' where campaign_id = $1`, [campaignId]);
+    await db.pool.query(`update campaigns set status = 'paused' where campaign_id = $1`, [
+      campaignId,
+    ]);
     const resume = await timed(() =>
       db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [campaignId]),
     );
-    const jobs = await db.pool.query<{ n: string }>('select count(*) as n from graphile_worker.jobs');
+    const jobs = await db.pool.query<{ n: string }>(
+      'select count(*) as n from graphile_worker.jobs',
+    );
     emit({
       bench: 'enqueue',
       recipients: n,

@@ -20,6 +20,7 @@ export async function serverUrl(): Promise<string> {
 }
 
 export interface BenchDatabase {
+  name: string;
   url: string;
   pool: pg.Pool;
   drop(): Promise<void>;
@@ -37,8 +38,10 @@ export async function createBenchDatabase(label: string): Promise<BenchDatabase>
   const url = u.toString();
   await migrateDatabase(url, logger);
   await applyCurrentMigration(url, logger);
-  const pool = new pg.Pool({ connectionString: url, max: 20 });
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('error', () => undefined);
   return {
+    name,
     url,
     pool,
     async drop() {

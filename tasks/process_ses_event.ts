@@ -17,11 +17,14 @@ import type { TaskDeps } from '../src/worker/deps.ts';
 // Opens, clicks and the like arrive by the thousand and change nothing; they are logged at debug.
 const NOTEWORTHY = new Set(['bounce', 'complaint', 'reject', 'rendering_failure', 'subscription']);
 
+// SQLSTATEs that come from the event itself, so it will be just as wrong on every retry:
+// class 22 data exceptions (a timestamp PostgreSQL cannot read, an unknown event type), class 54
+// program limits (a value too large for an index entry), and not-null and check violations.
+// Connection failures, deadlocks and the like are transient and retried.
 function isDataException(error: unknown): boolean {
-  // SQLSTATE class 22 (e.g. a timestamp PostgreSQL cannot read, an unknown event type): the
-  // event itself is wrong, and it will be just as wrong on every retry.
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('22');
+  if (typeof code !== 'string') return false;
+  return code.startsWith('22') || code.startsWith('54') || code === '23502' || code === '23514';
 }
 
 export default function createProcessSesEvent(deps: TaskDeps) {

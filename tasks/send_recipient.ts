@@ -3,17 +3,18 @@
 // Rerun-safe: the recipient is claimed under its row lock and the claim is committed before
 // SendEmail is called; a rerun finds it no longer pending and does nothing. A claim that never got
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
+// Claims and outcomes of the jobs running at the same moment in this process share a statement
+// and a commit (src/queries/send-batches.ts); each job still waits for its own claim's commit.
 // Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
-// (throttling, 5xx); that happens inside record_send_result, in the same transaction.
+// (throttling, 5xx); that happens inside record_send_outcomes, in the same transaction.
 // Fails permanently (no retries) for a malformed payload or a recipient that does not exist.
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { z } from 'zod';
+import { createSendBatches } from '../src/queries/send-batches.ts';
 import {
-  claimRecipientForSend,
   finishCampaignIfComplete,
   pauseAllSendingCampaigns,
   type RecipientKey,
-  recordSendResult,
   reserveSendSlot,
   type SendClaim,
   type SendOutcome,
@@ -51,6 +52,12 @@ function retryDelayMs(attempt: number): number {
 
 export default function createSendRecipient(deps: TaskDeps) {
   const { pool, config, ses } = deps;
+  const pacedRate = () => (deps.sendRate() ?? 0) * PACING_HEADROOM || undefined;
+  // Claims and outcomes of the sends running at the same moment share one statement and commit.
+  const batches = createSendBatches(pool, {
+    leaseSeconds: config.sendClaimLeaseSeconds,
+    rate: pacedRate,
+  });
 
   async function content(claim: SendClaim): Promise<OutgoingEmail['content']> {
     const data = claim.template_data ?? {};
@@ -102,8 +109,8 @@ export default function createSendRecipient(deps: TaskDeps) {
 
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
     const log = helpers.logger;
-    const rate = (deps.sendRate() ?? 0) * PACING_HEADROOM || undefined;
-    const claim = await claimRecipientForSend(pool, key, config.sendClaimLeaseSeconds, rate);
+    const rate = pacedRate();
+    const claim = await batches.claim(key);
     if (claim.outcome === 'not_found') {
       throw new PermanentJobError(
         `send_recipient: no recipient (campaign_id ${key.campaign_id}, customer_id ${key.customer_id})`,
@@ -125,12 +132,13 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
     if (claim.send_at && rate) await waitForSlot(pool, new Date(claim.send_at), rate);
     const outcome = await send(key, claim, claim.attempt_count ?? 1);
-    await recordSendResult(pool, key, outcome);
+    const recorded = await batches.record(key, outcome);
     if (outcome.outcome !== 'sent') {
       log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {
         error: outcome.error,
       });
     }
-    await finishCampaignIfComplete(pool, key.campaign_id);
+    // Only the last sends of a campaign ask whether it is done (see record_send_outcomes).
+    if (recorded !== 'recorded') await finishCampaignIfComplete(pool, key.campaign_id);
   });
 }

@@ -1,2 +1,1 @@
 -- Enter migration here (rerun-safe: drop ... if exists, create or replace)
-

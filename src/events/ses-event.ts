@@ -25,12 +25,18 @@ export type SesEventType = (typeof SES_EVENT_TYPES)[number];
 const SUBSCRIPTION_SUCCEEDED = 'AmazonSnsSubscriptionSucceeded';
 
 const timestamp = z.iso.datetime({ offset: true }).optional();
-const recipients = z.array(z.looseObject({ emailAddress: z.string() }));
+// Addresses and message ids end up in B-tree indexes (suppression_list, email_events_op,
+// campaign_recipients), whose entries cannot exceed ~2.7 kB: a longer value would fail the insert
+// on every retry. SES never sends such values (a mailbox is at most 254 characters, its message
+// ids about 60), so an event carrying one is refused at once, saying which field.
+const address = z.string().max(1000);
+const messageId = z.string().min(1).max(512);
+const recipients = z.array(z.looseObject({ emailAddress: address }));
 
 // The detail object each type carries, under the key SES gives it.
 const details: Record<SesEventType, [key: string, schema: z.ZodType]> = {
   Send: ['send', z.looseObject({ timestamp })],
-  Delivery: ['delivery', z.looseObject({ timestamp, recipients: z.array(z.string()).optional() })],
+  Delivery: ['delivery', z.looseObject({ timestamp, recipients: z.array(address).optional() })],
   Bounce: [
     'bounce',
     z.looseObject({
@@ -48,7 +54,10 @@ const details: Record<SesEventType, [key: string, schema: z.ZodType]> = {
     'failure',
     z.looseObject({ errorMessage: z.string().optional(), timestamp }),
   ],
-  DeliveryDelay: ['deliveryDelay', z.looseObject({ timestamp })],
+  DeliveryDelay: [
+    'deliveryDelay',
+    z.looseObject({ timestamp, delayedRecipients: recipients.optional() }),
+  ],
   Subscription: ['subscription', z.looseObject({ timestamp })],
 };
 
@@ -57,9 +66,9 @@ const sesEventSchema = z
     eventType: z.enum(SES_EVENT_TYPES).optional(),
     notificationType: z.enum(SES_EVENT_TYPES).optional(),
     mail: z.looseObject({
-      messageId: z.string().min(1),
+      messageId,
       timestamp,
-      destination: z.array(z.string()).optional(),
+      destination: z.array(address).optional(),
       // Configuration-set tags: SES sends every value as an array; a hand-written replay may not.
       tags: z.record(z.string(), z.union([z.array(z.string()), z.string()])).optional(),
     }),

@@ -1,5 +1,6 @@
-// The SQL side of sending lives in migrations (claim_recipient, record_send_result,
-// finish_campaign_if_complete); these are their typed callers, one round trip each.
+// The SQL side of sending lives in migrations (claim_recipients, record_send_outcomes,
+// finish_campaign_if_complete); claims and outcomes go through send-batches.ts, the rest are typed
+// callers here, one round trip each.
 import type pg from 'pg';
 
 export interface RecipientKey {
@@ -18,21 +19,6 @@ export interface SendClaim {
   attempt_count: number | null;
 }
 
-export async function claimRecipientForSend(
-  db: pg.Pool,
-  key: RecipientKey,
-  leaseSeconds: number,
-  ratePerSecond: number | undefined,
-): Promise<SendClaim> {
-  const { rows } = await db.query<SendClaim>(
-    'select * from public.claim_recipient($1, $2, make_interval(secs => $3), $4)',
-    [key.campaign_id, key.customer_id, leaseSeconds, ratePerSecond ?? null],
-  );
-  const claim = rows[0];
-  if (!claim) throw new Error('claim_recipient returned no row');
-  return claim;
-}
-
 export async function reserveSendSlot(db: pg.Pool, ratePerSecond: number): Promise<Date> {
   const { rows } = await db.query<{ slot: Date }>('select public.reserve_send_slot($1) as slot', [
     ratePerSecond,
@@ -48,30 +34,16 @@ export type SendOutcome =
   | { outcome: 'in_doubt'; error: string }
   | { outcome: 'released'; error: string; retryAt: Date };
 
-export async function recordSendResult(
-  db: pg.Pool,
-  key: RecipientKey,
-  result: SendOutcome,
-): Promise<boolean> {
-  const { rows } = await db.query<{ recorded: boolean }>(
-    'select public.record_send_result($1, $2, $3, $4, $5, $6) as recorded',
-    [
-      key.campaign_id,
-      key.customer_id,
-      result.outcome,
-      result.outcome === 'sent' ? result.messageId : null,
-      result.outcome === 'sent' ? null : result.error,
-      result.outcome === 'released' ? result.retryAt : null,
-    ],
-  );
-  return rows[0]?.recorded === true;
-}
+// unchanged: the recipient was not claimed (nothing recorded); recorded; recorded_check: no
+// recipient of the campaign is pending any more, so finishCampaignIfComplete must run now.
+export type RecordedOutcome = 'unchanged' | 'recorded' | 'recorded_check';
 
 export async function finishCampaignIfComplete(db: pg.Pool, campaignId: string): Promise<boolean> {
-  const { rows } = await db.query<{ done: boolean | null }>(
-    'select public.finish_campaign_if_complete($1) as done',
-    [campaignId],
-  );
+  const { rows } = await db.query<{ done: boolean | null }>({
+    name: 'mailer_finish_campaign_if_complete',
+    text: 'select public.finish_campaign_if_complete($1) as done',
+    values: [campaignId],
+  });
   return rows[0]?.done === true;
 }
 

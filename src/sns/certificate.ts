@@ -2,6 +2,15 @@ import { X509Certificate } from 'node:crypto';
 import { SnsVerificationError } from './errors.ts';
 
 export type FetchCertificate = (url: URL) => Promise<string>;
+
+/**
+ * SNS answered that there is no certificate at this URL (a 4xx other than 408/429). Real SNS
+ * messages only name certificates that exist, so the message is forged: refused for good (4xx),
+ * where a network error or a 5xx is passing and answered 503 so that SNS delivers again.
+ */
+export class CertificateNotFoundError extends Error {
+  override name = 'CertificateNotFoundError';
+}
 /** The subset of WHATWG fetch we use; `globalThis.fetch` satisfies it. */
 export type FetchLike = (input: URL, init: RequestInit) => Promise<Response>;
 
@@ -36,7 +45,9 @@ export function createHttpsCertificateFetcher(
     });
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`GET ${url.href}: HTTP ${response.status}`);
+      const { status } = response;
+      const missing = status >= 400 && status < 500 && status !== 408 && status !== 429;
+      throw new (missing ? CertificateNotFoundError : Error)(`GET ${url.href}: HTTP ${status}`);
     }
     return readTextCapped(response, MAX_CERTIFICATE_BYTES);
   };
@@ -75,6 +86,9 @@ export function createCertificateStore(options: {
     try {
       pem = await options.fetchCertificate(url);
     } catch (cause) {
+      if (cause instanceof CertificateNotFoundError) {
+        throw new SnsVerificationError('bad_certificate', `${url.href} does not exist`, { cause });
+      }
       throw new SnsVerificationError('cert_fetch_failed', `GET ${url.href} failed`, { cause });
     }
     return parseCertificate(pem, url);

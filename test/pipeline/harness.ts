@@ -26,6 +26,8 @@ export async function startPipeline(
     SES_MAX_SEND_RATE: '0',
     SES_TIMEOUT_MS: '3000',
     SEND_CLAIM_LEASE_SECONDS: '6',
+    // Several worker processes per test and two test files at a time: keep connections modest.
+    WORKER_CONCURRENCY: '8',
     LOG_LEVEL: 'warn',
     ...options.env,
   };

@@ -1,0 +1,153 @@
+// Claims and outcomes of the sends a worker process runs at the same moment, written in batches:
+// one statement and one commit for all of them instead of a round trip and a commit per send.
+// A batch goes out as soon as fewer than `maxInFlight` are on their way; whatever arrives
+// meanwhile waits for the next one. So a lone send waits for nobody, and a busy process pays per
+// batch what it used to pay per send. Each job still gets its own answer, and a claim is still
+// committed before its SendEmail: the answer arrives after the batch's commit.
+import type pg from 'pg';
+import type { RecipientKey, RecordedOutcome, SendClaim, SendOutcome } from './sending.ts';
+
+interface Waiting<I, O> {
+  item: I;
+  resolve(value: O): void;
+  reject(error: unknown): void;
+}
+
+/** Turns `run(items) -> results` (same order) into a per-item function that batches callers. */
+export function coalesce<I, O>(
+  run: (items: I[]) => Promise<O[]>,
+  options: { maxBatch: number; maxInFlight: number },
+): (item: I) => Promise<O> {
+  const queue: Waiting<I, O>[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    while (inFlight < options.maxInFlight && queue.length > 0) {
+      const batch = queue.splice(0, options.maxBatch);
+      inFlight++;
+      run(batch.map((w) => w.item))
+        .then(
+          (results) => {
+            for (const [i, w] of batch.entries()) w.resolve(results[i] as O);
+          },
+          (error: unknown) => {
+            for (const w of batch) w.reject(error);
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          schedule();
+        });
+    }
+  };
+  // Everything asked for in the same turn of the event loop goes into one batch.
+  const schedule = () => {
+    if (scheduled || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+  return (item) =>
+    new Promise<O>((resolve, reject) => {
+      queue.push({ item, resolve, reject });
+      schedule();
+    });
+}
+
+// Row locks are taken in this order by every batch, so two batches never wait on each other in a
+// cycle.
+function byKey(a: RecipientKey, b: RecipientKey): number {
+  if (a.campaign_id !== b.campaign_id) return a.campaign_id < b.campaign_id ? -1 : 1;
+  if (a.customer_id === b.customer_id) return 0;
+  return a.customer_id < b.customer_id ? -1 : 1;
+}
+
+/** Runs `query` on the items sorted by key; maps its rows (1-based `ord`) back to the items. */
+async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: number }>(
+  items: I[],
+  what: string,
+  query: (sorted: I[]) => Promise<R[]>,
+): Promise<R[]> {
+  const sorted = items
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => byKey(a.item.key, b.item.key));
+  const rows = await query(sorted.map((s) => s.item));
+  const results: (R | undefined)[] = items.map(() => undefined);
+  for (const row of rows) {
+    const target = sorted[row.ord - 1];
+    if (target) results[target.index] = row;
+  }
+  const answered = results.filter((r): r is R => r !== undefined);
+  if (answered.length !== items.length) {
+    throw new Error(`${what}: expected ${items.length} rows, got ${rows.length}`);
+  }
+  return answered;
+}
+
+export interface SendBatches {
+  claim(key: RecipientKey): Promise<SendClaim>;
+  record(key: RecipientKey, outcome: SendOutcome): Promise<RecordedOutcome>;
+}
+
+export function createSendBatches(
+  db: pg.Pool,
+  options: {
+    leaseSeconds: number;
+    /** Sends per second for pacing (slots are reserved in the claim); undefined = unpaced. */
+    rate(): number | undefined;
+    maxBatch?: number;
+    maxInFlight?: number;
+  },
+): SendBatches {
+  const limits = { maxBatch: options.maxBatch ?? 64, maxInFlight: options.maxInFlight ?? 1 };
+
+  const claimBatch = (items: { key: RecipientKey }[]) =>
+    sortedBatch(items, 'claim_recipients', async (sorted) => {
+      const { rows } = await db.query<SendClaim & { ord: number }>({
+        name: 'mailer_claim_recipients',
+        text: `select * from public.claim_recipients($1::uuid[], $2::uuid[],
+                                                       make_interval(secs => $3), $4)`,
+        values: [
+          sorted.map((i) => i.key.campaign_id),
+          sorted.map((i) => i.key.customer_id),
+          options.leaseSeconds,
+          options.rate() ?? null,
+        ],
+      });
+      return rows;
+    });
+  const batchedClaim = coalesce(claimBatch, limits);
+  // Paced sends claim one by one, at once: a claim reserves its send slot, and a claim that waited
+  // for a batch would wake up late for it (and take a new slot, leaving the first one unused).
+  // Batching is for throughput; a paced rate is low enough not to need it.
+  const singleClaim = coalesce(claimBatch, { maxBatch: 1, maxInFlight: Number.POSITIVE_INFINITY });
+
+  const record = coalesce<{ key: RecipientKey; result: SendOutcome }, RecordedOutcome>(
+    async (items) =>
+      (
+        await sortedBatch(items, 'record_send_outcomes', async (sorted) => {
+          const { rows } = await db.query<{ ord: number; recorded: RecordedOutcome }>({
+            name: 'mailer_record_send_outcomes',
+            text: `select * from public.record_send_outcomes($1::uuid[], $2::uuid[], $3::text[],
+                                                             $4::text[], $5::text[],
+                                                             $6::timestamptz[])`,
+            values: [
+              sorted.map((i) => i.key.campaign_id),
+              sorted.map((i) => i.key.customer_id),
+              sorted.map((i) => i.result.outcome),
+              sorted.map((i) => (i.result.outcome === 'sent' ? i.result.messageId : null)),
+              sorted.map((i) => (i.result.outcome === 'sent' ? null : i.result.error)),
+              sorted.map((i) => (i.result.outcome === 'released' ? i.result.retryAt : null)),
+            ],
+          });
+          return rows;
+        })
+      ).map((row) => row.recorded),
+    limits,
+  );
+
+  return {
+    claim: (key) => (options.rate() ? singleClaim({ key }) : batchedClaim({ key })),
+    record: (key, result) => record({ key, result }),
+  };
+}

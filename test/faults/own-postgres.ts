@@ -1,0 +1,113 @@
+// A PostgreSQL server of the test's own (embedded binaries, a temporary data directory, a free
+// port), so a test can stop, crash and restart it without touching the servers other tests and
+// other people use. Databases made with createDatabase() are clones of one migrated template.
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { applyCurrentMigration, migrateDatabase } from '../../src/db/migrate.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { TestDatabase } from '../helpers/db.ts';
+import { withDatabase } from '../helpers/template.ts';
+
+const logger = createLogger({ level: 'silent', pretty: false });
+const TEMPLATE = 'faults_template';
+
+/** fast: pg_ctl stop -m fast; immediate: SIGQUIT (no checkpoint); kill: SIGKILL the postmaster. */
+export type StopMode = 'fast' | 'immediate' | 'kill';
+
+export interface OwnPostgres {
+  port: number;
+  createDatabase(): Promise<TestDatabase>;
+  stop(mode: StopMode): Promise<void>;
+  start(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 58_000 + Math.floor(Math.random() * 4_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+}
+
+async function admin(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function startOwnPostgres(): Promise<OwnPostgres> {
+  const root = await mkdtemp(join(tmpdir(), 'mailer-faults-pg-'));
+  const dir = join(root, 'pg');
+  const port = await freePort();
+  const start = () => ensureEmbeddedPostgres({ port, dir, database: 'postgres' });
+  const adminUrl = await start();
+  await admin(adminUrl, `create database ${TEMPLATE}`);
+  await migrateDatabase(withDatabase(adminUrl, TEMPLATE), logger);
+  await applyCurrentMigration(withDatabase(adminUrl, TEMPLATE), logger);
+  // graphile-migrate keeps its pool for 200 ms after use and exits the process if that pool sees
+  // the server go away; let it close before anyone stops the server.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+
+  const postmasterPid = async () =>
+    Number((await readFile(join(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+
+  return {
+    port,
+    async createDatabase() {
+      const name = `faults_${randomBytes(5).toString('hex')}`;
+      await admin(adminUrl, `create database ${name} template ${TEMPLATE}`);
+      const url = withDatabase(adminUrl, name);
+      const pool = new pg.Pool({ connectionString: url, max: 10 });
+      // Connections die when the test stops the server; the pool replaces them.
+      pool.on('error', () => undefined);
+      return {
+        name,
+        url,
+        pool,
+        async drop() {
+          await pool.end();
+          await admin(adminUrl, `drop database if exists ${name} with (force)`).catch(() => {});
+        },
+      };
+    },
+    async stop(mode) {
+      if (mode === 'fast') {
+        await stopEmbeddedPostgres(dir);
+        return;
+      }
+      const pid = await postmasterPid();
+      process.kill(pid, mode === 'kill' ? 'SIGKILL' : 'SIGQUIT');
+      // Until the port is free, nothing can be started on it.
+      for (let i = 0; i < 100; i++) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async start() {
+      await start();
+    },
+    async destroy() {
+      await stopEmbeddedPostgres(dir).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,140 @@
+// What the logs may show. Policy (RELIABILITY.md, "Logs"): never a credential (AWS keys, session
+// tokens, database passwords), and never a recipient's full address: log lines name recipients by
+// customer_id and campaign_id, which support can look up. A worker and the HTTP server are run at
+// the most verbose level, with credentials in their environment, through every error path we can
+// provoke (SES rejecting, failing, timing out, pausing the account; malformed and valid SES events;
+// forged webhook calls; unsubscribe links good and bad), and their whole output is searched.
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
+import { createEventSink, waitForEventsApplied } from '../faults/support.ts';
+import { startCli, waitFor } from '../helpers/cli.ts';
+import { createCustomer } from '../helpers/factories.ts';
+import { generate, seedCustomers, startPipeline, waitForDone } from '../pipeline/harness.ts';
+
+const SECRETS = {
+  AWS_ACCESS_KEY_ID: 'AKIAMAILERTESTKEY7Q2Z',
+  AWS_SECRET_ACCESS_KEY: 'mailerTestSecret/Must+Not/Leak0123456789abcd',
+  AWS_SESSION_TOKEN: 'IQoJb3JpZ2luX2VjMailerTestSessionTokenMustNotLeak',
+};
+const DB_PASSWORD = 'DbPassw0rdMustNotLeak';
+const ADDRESS = /[a-z0-9._%+'-]+@[a-z0-9.-]+\.[a-z]{2,}/i;
+
+function withPassword(url: string): string {
+  const u = new URL(url);
+  u.password = DB_PASSWORD;
+  return u.toString();
+}
+
+let output = '';
+
+test.serial(
+  'worker and server logs hold no credential, even at trace level on every error path',
+  async (t) => {
+    t.timeout(120_000);
+    const sink = createEventSink({ hold: false });
+    const p = await startPipeline(t, {
+      ses: {
+        onSend: sink.onSend,
+        faults: { rejectAddresses: ['rejected@example.com'], failNext: { status: 500, count: 3 } },
+      },
+      env: { LOG_LEVEL: 'trace', SES_TIMEOUT_MS: '800', ...SECRETS },
+    });
+    t.teardown(() => sink.close());
+    await sink.connect(p.db.pool);
+    await seedCustomers(p.db, { active: 12 });
+    await createCustomer(p.db.pool, { email: 'rejected@example.com' });
+    await createCustomer(p.db.pool, { email: 'bounce@simulator.amazonses.com' });
+    const worker = await p.startWorker({ DATABASE_URL: withPassword(p.db.url) });
+    const serve = startCli(['serve', '--port', '0', '--host', '127.0.0.1'], {
+      ...p.env,
+      ...SECRETS,
+      DATABASE_URL: withPassword(p.db.url),
+      LOG_LEVEL: 'trace',
+      SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
+    });
+    t.teardown(async () => {
+      serve.child.kill('SIGKILL');
+      await serve.exited;
+    });
+    const serveUrl = await waitFor(async () => /"url":"(http:[^"]+)"/.exec(serve.output())?.[1], {
+      what: 'mailer serve listening',
+    });
+
+    const campaignId = await generate(p.db);
+    await waitForDone(p.db, campaignId);
+    await waitForEventsApplied(p.db);
+    // SES holds requests past the client timeout, then pauses the account.
+    p.ses.setFaults({ hangMs: 1500 });
+    await createCustomer(p.db.pool, { email: 'slow@example.com' });
+    const second = await generate(p.db, { date: '2026-11-09' });
+    await waitForDone(p.db, second);
+    p.ses.setFaults({ sendingPaused: true });
+    await createCustomer(p.db.pool, { email: 'paused@example.com' });
+    const third = await generate(p.db, { date: '2026-11-16' });
+    await waitFor(
+      async () =>
+        (
+          await p.db.pool.query(
+            `select 1 from campaigns where campaign_id = $1 and status = 'paused'`,
+            [third],
+          )
+        ).rowCount === 1,
+      { what: 'account pause handled' },
+    );
+    // A malformed event job, forged webhook calls, good and bad unsubscribe links.
+    await p.db.pool.query(
+      `select graphile_worker.add_job('process_ses_event',
+       '{"eventType": "Bounce", "bounce": {"bounceType": "Sideways"},
+         "mail": {"messageId": "x", "destination": ["victim@example.com"]}}')`,
+    );
+    await fetch(`${serveUrl}/webhooks/ses`, { method: 'POST', body: '{"Type":"Notification"}' });
+    await fetch(`${serveUrl}/unsubscribe/${randomUUID()}`, {
+      method: 'POST',
+      body: 'List-Unsubscribe=One-Click',
+    });
+    await fetch(`${serveUrl}/unsubscribe/nonsense`);
+    await waitFor(
+      async () =>
+        (
+          await p.db.pool.query(`select 1 from graphile_worker.jobs where task_identifier = 'process_ses_event'
+                                 and attempts < max_attempts`)
+        ).rowCount === 0,
+      { what: 'the malformed event to fail' },
+    );
+
+    output = worker.output() + serve.output();
+    t.true(output.length > 10_000, `the processes did log (${output.length} characters)`);
+    for (const [name, value] of Object.entries({ ...SECRETS, DB_PASSWORD })) {
+      t.false(output.includes(value), `${name} appears in the logs`);
+    }
+    t.false(
+      output.includes(SECRETS.AWS_ACCESS_KEY_ID.slice(4)),
+      'not even part of the access key id',
+    );
+    t.regex(output, /SendingPausedException/, 'the error paths were taken');
+    t.regex(output, /MessageRejected/);
+  },
+);
+
+// Known bugs (RELIABILITY.md, "Logs"; the files are not ours to change): two log lines carry full
+// addresses. tasks/send_recipient.ts logs SES's error message, and SES names the address in it
+// ("MessageRejected: Address rejected: a@b.example", real SES: "...failed the check ...: a@b");
+// src/worker/define.ts puts the first 300 characters of a malformed payload into the error, and an
+// SES event names its recipients. test.failing passes while they are there; once both mask or drop
+// the address, turn this into test.serial.
+test.failing('no log line holds a recipient’s full address', (t) => {
+  t.true(output.length > 0, 'the previous test collected the output');
+  const lines = output.split('\n').filter((line) => ADDRESS.test(line));
+  const everywhere = new RegExp(ADDRESS.source, 'gi');
+  const sources = new Set(
+    lines.map((line) =>
+      line
+        .replace(everywhere, '<address>')
+        .replace(/"time":\d+,"pid":\d+,/, '')
+        .slice(0, 400),
+    ),
+  );
+  t.log(`${lines.length} log lines with an address; kinds:\n${[...sources].join('\n')}`);
+  t.deepEqual([...sources], []);
+});
