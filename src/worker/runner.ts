@@ -78,11 +78,9 @@ async function resolveSendRate(options: WorkerOptions): Promise<() => number | u
 
 // The graphile-worker options every `mailer worker` runs with; bench/baselines.ts measures raw
 // graphile-worker with exactly these, so the send figures compare like with like.
-// Completions and failures are written in batches (one statement and one commit for every job that
-// finished within the same few milliseconds) instead of one round trip and commit per job. A crash
-// before the batch is written runs those jobs again, which every task is built to survive: a
-// rerun send_recipient finds its recipient no longer pending and sends nothing.
-export const JOB_BATCH_DELAY_MS = 5;
+// completeJobBatchDelay / failJobBatchDelay are deliberately off: with them graphile-worker 0.18
+// stopped its worker on a deadlock in 1 of 6 runs on these machines (upstream issue #636).
+// localQueue alone is safe.
 
 export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
   return {
@@ -90,8 +88,6 @@ export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset[
       ? { localQueue: { size: config.worker.localQueueSize } }
       : {}),
     pollInterval: 1_000,
-    completeJobBatchDelay: JOB_BATCH_DELAY_MS,
-    failJobBatchDelay: JOB_BATCH_DELAY_MS,
   };
 }
 
