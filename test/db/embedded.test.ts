@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -8,6 +9,15 @@ import { migrateDatabase } from '../../src/db/migrate.ts';
 import { createLogger } from '../../src/logger.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
+
+// A port nobody listens on right now (random picks collided with other servers on busy machines).
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
 
 async function query(url: string, sql: string): Promise<unknown[]> {
   const client = new pg.Client({ connectionString: url });
@@ -24,7 +34,7 @@ test.serial(
   async (t) => {
     const root = await mkdtemp(join(tmpdir(), 'mailer-embedded-'));
     const dir = join(root, 'pg');
-    const port = 55000 + Math.floor(Math.random() * 5000);
+    const port = await freePort();
     t.teardown(async () => {
       await stopEmbeddedPostgres(dir).catch(() => undefined);
       await rm(root, { recursive: true, force: true });
@@ -63,7 +73,7 @@ test.serial(
 test.serial('a port taken by another server gives a clear error with the server log', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mailer-embedded-'));
   const dir = join(root, 'pg');
-  const first = 55000 + Math.floor(Math.random() * 5000);
+  const first = await freePort();
   const other = join(root, 'other');
   t.teardown(async () => {
     await stopEmbeddedPostgres(other).catch(() => undefined);
