@@ -1,0 +1,37 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import test from 'ava';
+
+// `npm run demo` on the embedded defaults: nothing configured (no DATABASE_URL, no SES settings).
+test('npm run demo sends a campaign end to end and reports bounces, complaints and unsubscribes', async (t) => {
+  const env = { ...process.env };
+  for (const name of ['DATABASE_URL', 'SES_ENDPOINT', 'SES_MAX_SEND_RATE', 'SNS_TOPIC_ARNS']) {
+    delete env[name];
+  }
+  const root = join(import.meta.dirname, '..', '..');
+  const child = spawn(process.execPath, [join(root, 'src', 'demo', 'run.ts')], { env, cwd: root });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => {
+    stdout += d;
+  });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 0, stderr.slice(-3000));
+  const report = JSON.parse(stdout) as {
+    recipients: Record<string, number>;
+    suppression_list: Record<string, number>;
+    emails_accepted_by_ses: number;
+    total_seconds: number;
+  };
+  t.is(report.recipients.bounced, 2, 'bounce@ and suppressionlist@ simulator addresses');
+  t.is(report.recipients.complained, 1);
+  t.is(report.recipients.unsubscribed, 1);
+  t.is(report.recipients.suppressed, 1, 'the address suppressed before the campaign');
+  t.is(report.suppression_list.bounce_hard, 2);
+  t.is(report.suppression_list.complaint, 1);
+  t.is(report.emails_accepted_by_ses, 484);
+  t.true(report.total_seconds < 60, `took ${report.total_seconds} s`);
+});
