@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createLogger } from '../src/logger.ts';
-import { buildTemplateDatabase } from './helpers/template.ts';
+import { buildTemplateDatabase, dropTemplateDatabase } from './helpers/template.ts';
 
 const logger = createLogger({ level: 'warn', pretty: false });
 const databaseUrl =
@@ -35,10 +35,14 @@ function runAva(args: string[]): Promise<number> {
 
 const args = process.argv.slice(2);
 const explicitFiles = args.some((a) => !a.startsWith('-'));
-if (explicitFiles) {
-  process.exitCode = await runAva(args);
-} else {
-  const main = await runAva([...args, 'test/**/*.test.ts', '!test/**/*.exclusive.test.ts']);
-  const exclusive = await runAva([...args, '--concurrency=1', 'test/**/*.exclusive.test.ts']);
-  process.exitCode = main || exclusive;
+try {
+  if (explicitFiles) {
+    process.exitCode = await runAva(args);
+  } else {
+    const main = await runAva([...args, 'test/**/*.test.ts', '!test/**/*.exclusive.test.ts']);
+    const exclusive = await runAva([...args, '--concurrency=1', 'test/**/*.exclusive.test.ts']);
+    process.exitCode = main || exclusive;
+  }
+} finally {
+  await dropTemplateDatabase(databaseUrl, templateName);
 }

@@ -44,7 +44,10 @@ async function newDatabase(prefix: string, template: string | undefined): Promis
 }
 
 export function createTestDatabase(): Promise<TestDatabase> {
-  return newDatabase('mailer_test', process.env.MAILER_TEST_TEMPLATE_DB ?? 'mailer_test_template');
+  const template = process.env.MAILER_TEST_TEMPLATE_DB;
+  if (!template)
+    throw new Error('tests run through `npm test`, which builds the template database');
+  return newDatabase('mailer_test', template);
 }
 
 // An empty database (nothing migrated), for testing `mailer migrate` itself.

@@ -8,9 +8,10 @@ export function withDatabase(url: string, database: string): string {
   return u.toString();
 }
 
-// Drops and rebuilds the migrated template database that every test file clones.
+// Builds the migrated template database that every test file of this run clones. Its name is
+// unique per run, so two `npm test` runs on one server never drop each other's template.
 export async function buildTemplateDatabase(adminUrl: string, logger: Logger): Promise<string> {
-  const name = 'mailer_test_template';
+  const name = `mailer_test_template_${process.pid}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
@@ -22,4 +23,14 @@ export async function buildTemplateDatabase(adminUrl: string, logger: Logger): P
   await migrateDatabase(withDatabase(adminUrl, name), logger);
   await applyCurrentMigration(withDatabase(adminUrl, name), logger);
   return name;
+}
+
+export async function dropTemplateDatabase(adminUrl: string, name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`drop database if exists ${name} with (force)`);
+  } finally {
+    await admin.end();
+  }
 }
