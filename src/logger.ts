@@ -76,3 +76,13 @@ export function redactUrl(url: string): string {
     return '[unparseable url]';
   }
 }
+
+// Logs show an address's first character and its domain only (a***@example.com): enough to
+// recognise a provider-wide problem, not enough to identify a person. Applied to text that can
+// carry addresses we do not control, such as SES error messages and rejected payloads.
+export function maskEmails(text: string): string {
+  return text.replace(
+    /([^\s@<>"'(),;:]+)@([^\s@<>"'(),;:]+)/g,
+    (_, local: string, domain: string) => `${local.slice(0, 1)}***@${domain}`,
+  );
+}

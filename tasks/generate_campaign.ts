@@ -11,7 +11,12 @@ import type { TaskDeps } from '../src/worker/deps.ts';
 
 export const generateCampaignPayload = z.object({
   week_of_month: z.number().int().min(1).max(4),
-  generated_date: z.iso.date().optional(),
+  // An ISO date PostgreSQL can store and a campaign can plausibly have (0000-01-01 parses as ISO
+  // but not in PostgreSQL, which would turn a bad payload into 25 retries).
+  generated_date: z.iso
+    .date()
+    .refine((d) => d >= '1970-01-01' && d <= '9999-12-31', 'must be a date from 1970 on')
+    .optional(),
   send: z.boolean().optional(),
 });
 

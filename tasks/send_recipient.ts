@@ -10,6 +10,7 @@
 // Fails permanently (no retries) for a malformed payload or a recipient that does not exist.
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { z } from 'zod';
+import { maskEmails } from '../src/logger.ts';
 import { createSendBatches } from '../src/queries/send-batches.ts';
 import {
   finishCampaignIfComplete,
@@ -135,7 +136,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     const recorded = await batches.record(key, outcome);
     if (outcome.outcome !== 'sent') {
       log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {
-        error: outcome.error,
+        error: maskEmails(outcome.error),
       });
     }
     // Only the last sends of a campaign ask whether it is done (see record_send_outcomes).

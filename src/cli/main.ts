@@ -43,6 +43,8 @@ try {
     process.stderr.write(
       `mailer: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
     );
-    process.exitCode = 1;
+    // Exit now: a failed long-running command (a worker whose runner died, say) may still hold
+    // pools and sockets that would keep the process alive doing nothing; a supervisor restarts it.
+    process.exit(1);
   }
 }

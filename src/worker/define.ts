@@ -3,6 +3,7 @@
 // (the runner turns PermanentJobError into graphile_worker.permanently_fail_jobs), never 25 retries.
 import type { JobHelpers, Task } from 'graphile-worker';
 import type { z } from 'zod';
+import { maskEmails } from '../logger.ts';
 
 export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
@@ -24,7 +25,7 @@ export function defineTask<S extends z.ZodType>(
     if (!parsed.success) {
       throw new PermanentJobError(
         `${identifier}: malformed payload (${describeIssues(parsed.error)}); ` +
-          `got ${JSON.stringify(payload)?.slice(0, 300)}`,
+          `got ${maskEmails(JSON.stringify(payload)?.slice(0, 300) ?? 'nothing')}`,
       );
     }
     await handler(parsed.data, helpers);

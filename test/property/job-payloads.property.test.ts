@@ -184,11 +184,9 @@ test('hand-made jobs with wrong or unknown payloads fail once each, for good, sa
   t.log(JSON.stringify(tally));
 });
 
-// Known bug (tasks/generate_campaign.ts, see RELIABILITY.md): zod's z.iso.date() accepts year 0000,
-// PostgreSQL's date type does not (SQLSTATE 22008), and generate_campaign lets that error through
-// as an ordinary failure, so the job is retried 25 times. test.failing passes while the bug is
-// there; once generate_campaign refuses such a date for good, turn this into test.
-test.failing('generate_campaign with a date PostgreSQL cannot store fails once, for good', async (t) => {
+// 0000-01-01 is an ISO date PostgreSQL cannot store: the payload schema refuses it, so the job
+// fails once with a clear message instead of 25 retries on a database error.
+test('generate_campaign with a date PostgreSQL cannot store fails once, for good', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
   await createTemplate(db.pool, { week_of_month: 1 });
