@@ -26,7 +26,7 @@ import {
 import { round, sampleWaitEvents, type WaitEventShare } from './support/sampling.ts';
 import { signedNotifications } from './support/sign-envelopes.ts';
 
-const messages = quick ? 2_500 : 7_500;
+const messages = quick ? 2_500 : 5_000;
 const warmUp = 200;
 
 async function freePort(): Promise<number> {

@@ -10,7 +10,7 @@ import { startWorkers } from './support/processes.ts';
 import { round } from './support/sampling.ts';
 import { startSesProcess } from './support/ses-process.ts';
 
-const recipients = quick ? 10_000 : 20_000;
+const recipients = quick ? 10_000 : 15_000;
 const processCounts = [1, 2, 4];
 
 /**

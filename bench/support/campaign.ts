@@ -123,11 +123,17 @@ export async function runCampaign(
   const sampler = sampleWaitEvents(db.pool, db.name);
   const wall0 = Date.now();
   const t0 = performance.now();
-  await db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
-    campaignId,
-  ]);
-  const enqueueMs = performance.now() - t0;
-  await waitUntilDone(db, campaignId, workers, options.timeoutMs ?? 600_000);
+  let enqueueMs: number;
+  try {
+    await db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
+      campaignId,
+    ]);
+    enqueueMs = performance.now() - t0;
+    await waitUntilDone(db, campaignId, workers, options.timeoutMs ?? 600_000);
+  } catch (error) {
+    await sampler.stop();
+    throw error;
+  }
   const totalMs = performance.now() - t0;
   const doneWall = wall0 + totalMs;
   const postgresMs = await backendCpuSince(db, before.backends);

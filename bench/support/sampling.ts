@@ -33,28 +33,34 @@ export function sampleWaitEvents(pool: pg.Pool, database: string, intervalMs = 5
   let running = true;
   const loop = (async () => {
     while (running) {
-      const { rows } = await pool.query<{ wait: string; n: number }>(
-        `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, count(*)::int as n
-           from pg_stat_activity
-          where datname = $1 and state = 'active' and pid <> pg_backend_pid()
-          group by 1`,
-        [database],
-      );
-      samples++;
-      for (const r of rows) counts.set(r.wait, (counts.get(r.wait) ?? 0) + r.n);
-      if (rows.some((r) => r.wait.startsWith('Lock:'))) {
-        const waits = await pool.query<{ what: string }>(
-          `select l.locktype || coalesce(' ' || l.relation::regclass::text, '') || ': ' ||
-                  left(regexp_replace(a.query, '[[:space:]]+', ' ', 'g'), 60) as what
-             from pg_locks l join pg_stat_activity a using (pid)
-            where not l.granted and a.datname = $1`,
-          [database],
-        );
-        for (const w of waits.rows) locks.set(w.what, (locks.get(w.what) ?? 0) + 1);
-      }
+      await sampleOnce().catch(() => {
+        // The pool is gone (the benchmark failed and is cleaning up): stop sampling.
+        running = false;
+      });
       await sleep(intervalMs);
     }
   })();
+  async function sampleOnce() {
+    const { rows } = await pool.query<{ wait: string; n: number }>(
+      `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, count(*)::int as n
+         from pg_stat_activity
+        where datname = $1 and state = 'active' and pid <> pg_backend_pid()
+        group by 1`,
+      [database],
+    );
+    samples++;
+    for (const r of rows) counts.set(r.wait, (counts.get(r.wait) ?? 0) + r.n);
+    if (rows.some((r) => r.wait.startsWith('Lock:'))) {
+      const waits = await pool.query<{ what: string }>(
+        `select l.locktype || coalesce(' ' || l.relation::regclass::text, '') || ': ' ||
+                left(regexp_replace(a.query, '[[:space:]]+', ' ', 'g'), 60) as what
+           from pg_locks l join pg_stat_activity a using (pid)
+          where not l.granted and a.datname = $1`,
+        [database],
+      );
+      for (const w of waits.rows) locks.set(w.what, (locks.get(w.what) ?? 0) + 1);
+    }
+  }
   return {
     async stop(): Promise<WaitEventShare> {
       running = false;
