@@ -8,8 +8,8 @@
 //    Baseline, same database: the realistic job (lock a row, update it).
 // Targets: webhook >= 2,000 requests/s; process_ses_event >= 1,500 events/s.
 import { fork } from 'node:child_process';
-import { createServer } from 'node:net';
 import autocannon from 'autocannon';
+import { freePort } from '../src/free-port.ts';
 import { LOCAL_TOPIC_ARN, simulateSesEvents } from '../src/ses-local/event-publisher.ts';
 import { measureRealisticJobs } from './baselines.ts';
 import { createBenchDatabase, emit, quick, seedCustomers } from './lib.ts';
@@ -28,14 +28,6 @@ import { signedNotifications } from './support/sign-envelopes.ts';
 
 const messages = quick ? 2_500 : 5_000;
 const warmUp = 200;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** autocannon POSTing each body once, in order, over 16 connections. */
 async function blast(url: string, bodies: string[]) {

@@ -2,12 +2,12 @@
 // `mailer_demo` database, recreated each run), the local SES endpoint publishing simulator events
 // as signed SNS notifications to our own webhook, a worker and the HTTP server in this process, a
 // generated campaign sent end to end, one reader unsubscribing by one-click POST, then a report.
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { type Config, loadConfig } from '../config.ts';
 import { ensureEmbeddedPostgres } from '../db/embedded.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
+import { freePort } from '../free-port.ts';
 import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
 import { createLogger } from '../logger.ts';
 import { generateCampaign } from '../queries/campaigns.ts';
@@ -19,15 +19,6 @@ import { seedDemoData } from './seed.ts';
 
 const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 const started = performance.now();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === 'string') throw new Error('no free port');
-  return address.port;
-}
 
 async function demoDatabase(): Promise<string> {
   const base =

@@ -1,16 +1,8 @@
-import { createServer } from 'node:net';
 import test from 'ava';
+import { freePort } from '../../src/free-port.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { startCli, waitFor } from '../helpers/cli.ts';
 import { createEmptyDatabase } from '../helpers/db.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 test('mailer start migrates an empty database, serves /healthz, works jobs and stops on SIGTERM', async (t) => {
   const db = await createEmptyDatabase();

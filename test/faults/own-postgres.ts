@@ -3,12 +3,12 @@
 // other people use. Databases made with createDatabase() are clones of one migrated template.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { applyCurrentMigration, migrateDatabase } from '../../src/db/migrate.ts';
+import { freePort } from '../../src/free-port.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { TestDatabase } from '../helpers/db.ts';
 import { withDatabase } from '../helpers/template.ts';
@@ -25,18 +25,6 @@ export interface OwnPostgres {
   stop(mode: StopMode): Promise<void>;
   start(): Promise<void>;
   destroy(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = 58_000 + Math.floor(Math.random() * 4_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
 }
 
 async function admin(url: string, sql: string): Promise<void> {
