@@ -6,6 +6,7 @@
 // Arguments are passed to ava (`npm test -- test/pipeline`, `npm test -- --tap`).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import pg from 'pg';
 import { ensureEmbeddedPostgres } from '../src/db/embedded.ts';
 import { createLogger } from '../src/logger.ts';
 import { buildTemplateDatabase, dropTemplateDatabase } from './helpers/template.ts';
@@ -16,6 +17,26 @@ const databaseUrl =
   (await ensureEmbeddedPostgres({ port: Number(process.env.EMBEDDED_PG_PORT ?? 54329) }));
 
 const templateName = await buildTemplateDatabase(databaseUrl, logger);
+
+// Pipeline tests start real worker processes, each with its own pool. A server with fewer
+// connections than the embedded default's 300 (an installed PostgreSQL has 100 out of the box)
+// gets one test file at a time and one pipeline at a time within a file.
+async function maxConnections(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query('show max_connections')).rows[0].max_connections);
+  } finally {
+    await client.end();
+  }
+}
+const tight = (await maxConnections(databaseUrl)) < 200;
+if (tight) {
+  process.stderr.write(
+    'npm test: the server allows fewer than 200 connections; running one test file and one ' +
+      'worker pipeline at a time\n',
+  );
+}
 const ava = join(import.meta.dirname, '..', 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
 
 function runAva(args: string[]): Promise<number> {
@@ -26,6 +47,7 @@ function runAva(args: string[]): Promise<number> {
       DATABASE_URL: databaseUrl,
       MAILER_TEST_TEMPLATE_DB: templateName,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...(tight ? { MAILER_TEST_PIPELINE_SLOTS: '1' } : {}),
     },
   });
   return new Promise((resolve) =>
@@ -34,6 +56,7 @@ function runAva(args: string[]): Promise<number> {
 }
 
 const args = process.argv.slice(2);
+if (tight && !args.some((a) => a.startsWith('--concurrency'))) args.push('--concurrency=1');
 const explicitFiles = args.some((a) => !a.startsWith('-'));
 try {
   if (explicitFiles) {

@@ -109,14 +109,15 @@ export function startCli(db: BenchDatabase, args: string[], env: Record<string, 
   return handle;
 }
 
-/** Starts `mailer worker --no-crontab` processes and waits until each has registered. */
+/** Starts `mailer worker --no-crontab --no-supervise` processes (the runners themselves, so CPU
+ * and memory figures are theirs) and waits until each has registered. */
 export async function startWorkers(
   db: BenchDatabase,
   count: number,
   env: Record<string, string>,
 ): Promise<ChildHandle[]> {
   const workers = Array.from({ length: count }, () =>
-    startCli(db, ['worker', '--no-crontab'], env),
+    startCli(db, ['worker', '--no-crontab', '--no-supervise'], env),
   );
   for (const w of workers) {
     await waitFor(

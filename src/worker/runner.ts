@@ -18,6 +18,7 @@ import { createTemplateRenderer } from '../ses/render.ts';
 import { PermanentJobError } from './define.ts';
 import type { TaskDeps } from './deps.ts';
 import { loadTaskList, tasksDirectory } from './registry.ts';
+import { SUPERVISOR_PID_ENV } from './supervisor.ts';
 
 export const crontabPath = join(tasksDirectory, '..', 'crontab');
 
@@ -121,10 +122,11 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     sendRate: await resolveSendRate(options),
     metrics: options.metrics ?? createMetrics(pool),
   };
+  const supervisorPid = Number(process.env[SUPERVISOR_PID_ENV]) || null;
   await pool.query(
-    `insert into public.worker_processes (process_id, hostname, pid) values ($1, $2, $3)
-     on conflict (process_id) do nothing`,
-    [processId, hostname(), process.pid],
+    `insert into public.worker_processes (process_id, hostname, pid, supervisor_pid)
+     values ($1, $2, $3, $4) on conflict (process_id) do nothing`,
+    [processId, hostname(), process.pid, supervisorPid],
   );
   // Free whatever a previous, killed worker left locked before we start taking jobs.
   await pool.query('select public.release_dead_workers()');

@@ -75,7 +75,8 @@ for (let trial = 0; trial < TRIALS; trial++) {
     const victims = p0.stopAll ? workers : workers.slice(0, 1);
     const { rows: registered } = await p.db.pool.query<{ ids: string[] }>(
       `select coalesce(array_agg(id), '{}') as ids
-         from worker_processes, unnest(worker_ids) id where pid = any($1::int[])`,
+         from worker_processes, unnest(worker_ids) id
+        where pid = any($1::int[]) or supervisor_pid = any($1::int[])`,
       [victims.map((w) => w.child.pid)],
     );
     const victimIds = registered[0]?.ids ?? [];
@@ -100,7 +101,8 @@ for (let trial = 0; trial < TRIALS; trial++) {
     if (!p0.secondSignal) {
       const { rows } = await p.db.pool.query<{ locked: number; registered: number }>(
         `select (select count(*)::int from graphile_worker.jobs where locked_by = any($1::text[])) as locked,
-                (select count(*)::int from worker_processes where pid = any($2::int[])) as registered`,
+                (select count(*)::int from worker_processes
+                  where pid = any($2::int[]) or supervisor_pid = any($2::int[])) as registered`,
         [victimIds, victims.map((w) => w.child.pid)],
       );
       t.deepEqual(rows[0], { locked: 0, registered: 0 }, 'no job left locked, unregistered');

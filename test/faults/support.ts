@@ -269,7 +269,7 @@ export async function explainStall(db: TestDatabase, campaignId: string): Promis
          from graphile_worker.jobs group by 1, 2, 3, 4, 5, 6 order by n desc limit 15`,
     )}`,
     `workers: ${await query(
-      `select w.pid, w.process_id, cardinality(w.worker_ids) as ids,
+      `select w.pid, w.supervisor_pid, w.process_id, cardinality(w.worker_ids) as ids,
               exists (select 1 from pg_stat_activity a where a.application_name = w.process_id) as connected
          from worker_processes w`,
     )}`,

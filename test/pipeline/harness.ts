@@ -14,12 +14,40 @@ export interface Pipeline {
   startWorker(extraEnv?: Record<string, string>): Promise<LongRunning>;
 }
 
+// At most MAILER_TEST_PIPELINE_SLOTS pipelines at once in this test file (test/run.ts sets it
+// for a server with few connections); unset means no limit.
+const pipelineSlots = Number(process.env.MAILER_TEST_PIPELINE_SLOTS) || Number.POSITIVE_INFINITY;
+let pipelinesRunning = 0;
+const pipelinesWaiting: (() => void)[] = [];
+
+async function acquirePipelineSlot(): Promise<void> {
+  if (pipelinesRunning < pipelineSlots) {
+    pipelinesRunning++;
+    return;
+  }
+  await new Promise<void>((resolve) => pipelinesWaiting.push(resolve));
+}
+
+function releasePipelineSlot(): void {
+  const next = pipelinesWaiting.shift();
+  if (next) next();
+  else pipelinesRunning--;
+}
+
 export async function startPipeline(
   t: ExecutionContext,
   options: { ses?: LocalSesOptions; env?: Record<string, string> } = {},
 ): Promise<Pipeline> {
-  const db = await createTestDatabase();
-  const ses = await startLocalSes(options.ses);
+  await acquirePipelineSlot();
+  let db: TestDatabase;
+  let ses: LocalSes;
+  try {
+    db = await createTestDatabase();
+    ses = await startLocalSes(options.ses);
+  } catch (error) {
+    releasePipelineSlot();
+    throw error;
+  }
   const env = {
     DATABASE_URL: db.url,
     SES_ENDPOINT: ses.url,
@@ -43,9 +71,10 @@ export async function startPipeline(
       await waitFor(
         async () =>
           (
-            await db.pool.query('select 1 from public.worker_processes where pid = $1', [
-              worker.child.pid,
-            ])
+            await db.pool.query(
+              'select 1 from public.worker_processes where $1 in (pid, supervisor_pid)',
+              [worker.child.pid],
+            )
           ).rowCount === 1 || worker.child.exitCode !== null,
         { what: 'worker start', timeoutMs: 30_000 },
       );
@@ -54,10 +83,18 @@ export async function startPipeline(
     },
   };
   t.teardown(async () => {
+    // A failed test shows what its workers said (their last lines), so a timeout has a cause.
+    if (!t.passed) {
+      for (const w of workers) t.log(`worker ${w.child.pid}:\n${w.output().slice(-3000)}`);
+    }
     for (const w of workers) w.child.kill('SIGKILL');
     await Promise.all(workers.map((w) => w.exited));
-    await ses.close();
-    await db.drop();
+    try {
+      await ses.close();
+      await db.drop();
+    } finally {
+      releasePipelineSlot();
+    }
   });
   return pipeline;
 }

@@ -28,6 +28,12 @@ test('pacing at R/s across 3 workers: no one-second window above R, mean at leas
   t.log(
     `busiest one-second window: ${worst}; mean ${mean.toFixed(1)}/s over ${seconds.toFixed(1)} s`,
   );
+  const perSecond = new Map<number, number>();
+  for (const at of times) {
+    const s = Math.floor((at - (times[0] as number)) / 1000);
+    perSecond.set(s, (perSecond.get(s) ?? 0) + 1);
+  }
+  t.log(`per second: ${[...perSecond.values()].join(' ')}`);
   t.true(worst <= rate, `busiest window ${worst} > ${rate}`);
   t.true(mean >= 0.95 * rate, `mean ${mean.toFixed(1)} < ${0.95 * rate}`);
   t.is(p.ses.sendCallCount(), 1500, 'SES never had to answer 429');

@@ -4,6 +4,7 @@ import { createMetricsServer } from '../../http/metrics.ts';
 import { closeHttpServer, listen } from '../../http/server.ts';
 import { connectSes } from '../../ses/client.ts';
 import { newProcessId, startWorker } from '../../worker/runner.ts';
+import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
 import { createContext, untilSignal } from '../context.ts';
 
 export function registerWorker(program: Command): void {
@@ -12,9 +13,33 @@ export function registerWorker(program: Command): void {
     .description('Run the graphile-worker task runner (every task in tasks/ plus the crontab)')
     .option('-c, --concurrency <n>', 'jobs run at once in this process', (v) => Number(v))
     .option('--no-crontab', 'do not run the recurring tasks in this process')
-    .action(async (options: { concurrency?: number; crontab: boolean }) => {
+    .option(
+      '--no-supervise',
+      'run the task runner in this process; without it, a supervisor restarts the runner ' +
+        'whenever it dies (after waiting for the database)',
+    )
+    .action(async (options: { concurrency?: number; crontab: boolean; supervise: boolean }) => {
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
+      if (options.supervise) {
+        const args = [
+          ...(options.concurrency === undefined
+            ? []
+            : ['--concurrency', String(options.concurrency)]),
+          ...(options.crontab ? [] : ['--no-crontab']),
+        ];
+        const databaseUrl = await ctx.databaseUrl();
+        ctx.logger.info('worker supervisor started');
+        process.exitCode = await superviseWorker({
+          args,
+          databaseUrl,
+          logger: ctx.logger,
+          stopping,
+        });
+        ctx.logger.info('worker supervisor stopped');
+        return;
+      }
+      exitWithSupervisor();
       const processId = newProcessId();
       const concurrency = options.concurrency ?? ctx.config.worker.concurrency;
       const pool = createPool(await ctx.databaseUrl(), ctx.logger, {

@@ -1,0 +1,148 @@
+// `mailer worker` supervises its own runner: the task runner lives in a child process
+// (`mailer worker --no-supervise`), and when that child dies for any reason other than being told
+// to stop (the database went away and graphile-worker gave up, an uncaught error, the OOM killer,
+// a SIGKILL), the supervisor waits until the database answers again and starts a new one.
+// The dead child's jobs are released by the new one at startup (release_dead_workers): its
+// connections are gone, so its registration is stale. Sends it had claimed are never repeated:
+// they are in_doubt after their lease, as after any crash.
+//
+// Signals: SIGTERM/SIGINT are forwarded to the child, which finishes its jobs and exits; a second
+// signal ends both at once. The child runs in its own process group (a
+// terminal's Ctrl-C reaches the supervisor only, so the child hears it once) and kills itself with
+// SIGKILL when the supervisor disappears, so a `kill -9` of `mailer worker` is a crash of both.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import type { Logger } from '../logger.ts';
+
+const cliPath = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+/** Set in the child's environment: the pid of the supervisor that started it. */
+export const SUPERVISOR_PID_ENV = 'MAILER_SUPERVISOR_PID';
+
+// Restart backoff: 1 s, doubling up to 30 s while children keep dying young; a child that ran
+// for a minute resets it.
+const FIRST_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 30_000;
+const HEALTHY_RUN_MS = 60_000;
+// Exit status 2 is bad usage or configuration: a restart cannot fix it.
+const EXIT_USAGE = 2;
+
+export interface SupervisorOptions {
+  /** Arguments for `mailer worker` in the child, without --no-supervise. */
+  args: string[];
+  databaseUrl: string;
+  logger: Logger;
+  /** Resolves when the supervisor is asked to stop (first signal). */
+  stopping: Promise<NodeJS.Signals>;
+}
+
+/** Runs runner children until asked to stop; resolves to the exit status for this process. */
+export async function superviseWorker(options: SupervisorOptions): Promise<number> {
+  const { logger } = options;
+  let stopSignal: NodeJS.Signals | undefined;
+  let child: ChildProcess | undefined;
+  // A second signal exits this process at once (untilSignal); the child, losing its supervisor,
+  // then dies as if killed.
+  const stopped = options.stopping.then((signal) => {
+    stopSignal = signal;
+    child?.kill(signal);
+  });
+
+  let backoff = FIRST_BACKOFF_MS;
+  for (let generation = 1; ; generation++) {
+    if (!(await waitForDatabase(options.databaseUrl, logger, stopped))) return 0;
+    if (stopSignal) return 0;
+    const startedAt = Date.now();
+    child = spawn(
+      process.execPath,
+      [...process.execArgv, cliPath, 'worker', '--no-supervise', ...options.args],
+      {
+        env: {
+          ...process.env,
+          DATABASE_URL: options.databaseUrl,
+          [SUPERVISOR_PID_ENV]: String(process.pid),
+        },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        detached: true,
+      },
+    );
+    logger.info({ childPid: child.pid, generation }, 'worker runner started');
+    const { code, signal } = await exitOf(child);
+    child = undefined;
+    if (stopSignal) return code ?? 1;
+    if (code === 0) {
+      // The runner stopped by itself without being asked: say so, and run a new one.
+      logger.warn({ generation }, 'worker runner exited without being asked to stop; restarting');
+    } else if (code === EXIT_USAGE) {
+      logger.fatal('worker runner refused its configuration; not restarting');
+      return EXIT_USAGE;
+    } else {
+      logger.error({ code, signal, generation }, 'worker runner died; restarting');
+    }
+    backoff = Date.now() - startedAt >= HEALTHY_RUN_MS ? FIRST_BACKOFF_MS : backoff;
+    if (await stopsWithin(stopped, backoff)) return 0;
+    backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
+  }
+}
+
+function exitOf(
+  child: ChildProcess,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    child.on('error', () => resolve({ code: 1, signal: null }));
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/** Waits ms, or less if stopped resolves first; true when stopped. */
+async function stopsWithin(stopped: Promise<void>, ms: number): Promise<boolean> {
+  const controller = new AbortController();
+  const result = await Promise.race([
+    stopped.then(() => true),
+    sleep(ms, false, { signal: controller.signal }),
+  ]);
+  controller.abort();
+  return result;
+}
+
+/** Resolves true once `select 1` succeeds, false if stopped first. Logs while it waits. */
+export async function waitForDatabase(
+  url: string,
+  logger: Logger,
+  stopped: Promise<void>,
+): Promise<boolean> {
+  let waitingSince: number | undefined;
+  let loggedAt = 0;
+  let delay = 250;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select 1');
+      if (waitingSince !== undefined) {
+        logger.info({ waitedMs: Date.now() - waitingSince }, 'database is back');
+      }
+      return true;
+    } catch (error) {
+      waitingSince ??= Date.now();
+      if (Date.now() - loggedAt >= 30_000) {
+        loggedAt = Date.now();
+        logger.warn({ err: error }, 'waiting for the database before starting a worker runner');
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    if (await stopsWithin(stopped, delay)) return false;
+    delay = Math.min(2_000, delay * 2);
+  }
+}
+
+/** In a supervised child: die with the supervisor, as a crash (see the header). */
+export function exitWithSupervisor(): void {
+  if (!process.env[SUPERVISOR_PID_ENV] || !process.channel) return;
+  process.channel.unref();
+  process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
+}

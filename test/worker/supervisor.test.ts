@@ -1,0 +1,111 @@
+// `mailer worker` supervises its runner (src/worker/supervisor.ts). A PostgreSQL restart under a
+// running campaign is in test/faults/postgres.test.ts; these are the process-level rules.
+import test from 'ava';
+import { freePort } from '../../src/free-port.ts';
+import { startCli, waitFor } from '../helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createCustomer, createTemplate } from '../helpers/factories.ts';
+
+const baseEnv = { SES_ENDPOINT: 'http://127.0.0.1:9', SES_MAX_SEND_RATE: '0', LOG_LEVEL: 'info' };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function runnerOf(db: TestDatabase, supervisorPid: number | undefined, except?: number) {
+  return waitFor(
+    async () => {
+      const { rows } = await db.pool.query<{ pid: number }>(
+        'select pid from worker_processes where supervisor_pid = $1 and pid <> $2',
+        [supervisorPid, except ?? 0],
+      );
+      return rows.length === 1 ? rows[0]?.pid : undefined;
+    },
+    { what: 'a runner registered by the supervisor', timeoutMs: 60_000 },
+  );
+}
+
+test('a runner killed with SIGKILL is replaced; its registration released; jobs still run', async (t) => {
+  const db = await createTestDatabase();
+  t.teardown(() => db.drop());
+  const worker = startCli(['worker'], { ...baseEnv, DATABASE_URL: db.url });
+  t.teardown(() => {
+    worker.child.kill('SIGKILL');
+  });
+  const first = await runnerOf(db, worker.child.pid);
+  t.not(first, worker.child.pid, 'the runner is a child process, not the supervisor');
+
+  process.kill(first, 'SIGKILL');
+  const second = await runnerOf(db, worker.child.pid, first);
+  t.not(second, first);
+  t.is(worker.child.exitCode, null, 'the supervisor stayed up');
+  const { rows } = await db.pool.query('select pid from worker_processes');
+  t.deepEqual(
+    rows.map((r) => r.pid),
+    [second],
+    'the dead runner was unregistered by the next one',
+  );
+
+  await createTemplate(db.pool, { week_of_month: 2 });
+  await createCustomer(db.pool);
+  await db.pool.query(
+    `select graphile_worker.add_job('generate_campaign',
+       json_build_object('week_of_month', 2, 'generated_date', '2026-11-09', 'send', false))`,
+  );
+  await waitFor(
+    async () =>
+      (await db.pool.query(`select 1 from campaigns where generated_date = '2026-11-09'`)).rowCount,
+    { what: 'a job run by the new runner' },
+  );
+  t.regex(worker.output(), /worker runner died; restarting/);
+  t.is(
+    (await db.pool.query('select 1 from campaign_recipients')).rowCount,
+    1,
+    'generated for the one customer',
+  );
+
+  worker.child.kill('SIGTERM');
+  t.deepEqual(await worker.exited, { code: 0, signal: null }, worker.output().slice(-2000));
+  t.false(alive(second), 'the runner stopped with its supervisor');
+  t.is((await db.pool.query('select 1 from worker_processes')).rowCount, 0);
+});
+
+test('a supervisor killed with SIGKILL takes its runner with it', async (t) => {
+  const db = await createTestDatabase();
+  t.teardown(() => db.drop());
+  const worker = startCli(['worker'], { ...baseEnv, DATABASE_URL: db.url });
+  t.teardown(() => {
+    worker.child.kill('SIGKILL');
+  });
+  const runner = await runnerOf(db, worker.child.pid);
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  await waitFor(async () => !alive(runner), {
+    what: 'the orphaned runner to die',
+    timeoutMs: 10_000,
+  });
+  t.false(alive(runner));
+});
+
+test('a worker started while the database is unreachable waits for it instead of exiting', async (t) => {
+  const port = await freePort();
+  const worker = startCli(['worker'], {
+    ...baseEnv,
+    DATABASE_URL: `postgres://root@127.0.0.1:${port}/nothing`,
+  });
+  t.teardown(() => {
+    worker.child.kill('SIGKILL');
+  });
+  await waitFor(async () => /waiting for the database/.test(worker.output()), {
+    what: 'the waiting message',
+  });
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  t.is(worker.child.exitCode, null, 'still waiting');
+  worker.child.kill('SIGTERM');
+  t.deepEqual(await worker.exited, { code: 0, signal: null });
+});
