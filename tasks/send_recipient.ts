@@ -36,14 +36,24 @@ const PACING_HEADROOM = 0.96;
 // bunch up with the on-time ones behind them and overfill a one-second window.
 const MAX_SLOT_LATENESS_MS = 20;
 
-async function waitForSlot(pool: TaskDeps['pool'], slot: Date, rate: number): Promise<void> {
-  let at = slot.getTime();
-  for (let tries = 0; tries < 10; tries++) {
-    const wait = at - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    if (Date.now() - at <= MAX_SLOT_LATENESS_MS) return;
-    at = (await reserveSendSlot(pool, rate)).getTime();
-  }
+// A send is late when the request leaves later than this after its slot. The check runs twice: on
+// waking up, and again as the last step before the request is written (after rendering, building
+// and signing), because a cold SDK path or a busy CPU can take longer than the slot's margin.
+const MAX_SLOT_TRIES = 10;
+
+class SlotMissedError extends Error {}
+
+/** Refuses to write the request once `deadline` (epoch ms) has passed: nothing reaches SES. */
+function withDeadline(command: SendEmailCommand, deadline: number | undefined): SendEmailCommand {
+  if (deadline === undefined) return command;
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      if (Date.now() > deadline) throw new SlotMissedError('send slot missed');
+      return next(args);
+    },
+    { step: 'finalizeRequest', priority: 'low', name: 'mailerSendSlotDeadline' },
+  );
+  return command;
 }
 
 function retryDelayMs(attempt: number): number {
@@ -68,7 +78,38 @@ export default function createSendRecipient(deps: TaskDeps) {
     return { kind: 'internal', rendered: await deps.render(claim.template_id ?? '', data) };
   }
 
-  async function send(key: RecipientKey, claim: SendClaim, attempt: number): Promise<SendOutcome> {
+  // Sends at the claim's pacing slot; a send that would leave late takes a new slot (at most
+  // MAX_SLOT_TRIES times, then it goes as it is).
+  async function sendPaced(
+    key: RecipientKey,
+    claim: SendClaim,
+    rate: number | undefined,
+  ): Promise<SendOutcome> {
+    let slot = claim.send_at && rate ? new Date(claim.send_at).getTime() : undefined;
+    for (let tries = 1; ; tries++) {
+      const deadline =
+        slot === undefined || tries > MAX_SLOT_TRIES ? undefined : slot + MAX_SLOT_LATENESS_MS;
+      if (slot !== undefined) {
+        const wait = slot - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+      if (deadline === undefined || Date.now() <= deadline) {
+        try {
+          return await send(key, claim, claim.attempt_count ?? 1, deadline);
+        } catch (error) {
+          if (!(error instanceof SlotMissedError)) throw error;
+        }
+      }
+      slot = (await reserveSendSlot(pool, rate ?? 1)).getTime();
+    }
+  }
+
+  async function send(
+    key: RecipientKey,
+    claim: SendClaim,
+    attempt: number,
+    deadline: number | undefined,
+  ): Promise<SendOutcome> {
     let email: OutgoingEmail;
     try {
       email = {
@@ -85,9 +126,11 @@ export default function createSendRecipient(deps: TaskDeps) {
       return { outcome: 'failed', error: `render: ${errorMessage(error)}` };
     }
     try {
-      const result = await ses.send(new SendEmailCommand(buildSendEmailInput(email)));
+      const command = withDeadline(new SendEmailCommand(buildSendEmailInput(email)), deadline);
+      const result = await ses.send(command);
       return { outcome: 'sent', messageId: result.MessageId ?? 'unknown' };
     } catch (error) {
+      if (error instanceof SlotMissedError) throw error;
       const kind = classifySendError(error);
       const message = errorMessage(error);
       if (kind === 'rejected') return { outcome: 'failed', error: message };
@@ -131,8 +174,7 @@ export default function createSendRecipient(deps: TaskDeps) {
       await finishCampaignIfComplete(pool, key.campaign_id);
       return;
     }
-    if (claim.send_at && rate) await waitForSlot(pool, new Date(claim.send_at), rate);
-    const outcome = await send(key, claim, claim.attempt_count ?? 1);
+    const outcome = await sendPaced(key, claim, rate);
     const recorded = await batches.record(key, outcome);
     if (outcome.outcome !== 'sent') {
       log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {

@@ -6,15 +6,25 @@ import type { SnsNotification } from '../sns/message.ts';
 type Db = pg.Pool | pg.PoolClient;
 
 /**
- * Stores a verified notification and enqueues process_ses_event with it, in one statement (so one
- * transaction). False when the MessageId was accepted before: a redelivery, nothing done.
+ * Stores verified notifications and enqueues one process_ses_event per new MessageId, in one
+ * statement (so one transaction and one commit for the batch). Per envelope, in order: false when
+ * its MessageId was accepted before (a redelivery, nothing done).
  */
-export async function recordSnsNotification(db: Db, envelope: SnsNotification): Promise<boolean> {
-  const { rows } = await db.query<{ fresh: boolean }>(
-    'select public.record_sns_notification($1, $2, $3::json) as fresh',
-    [envelope.MessageId, envelope.TopicArn, JSON.stringify(envelope)],
+export async function recordSnsNotifications(
+  db: Db,
+  envelopes: SnsNotification[],
+): Promise<boolean[]> {
+  const { rows } = await db.query<{ ord: number; fresh: boolean }>(
+    'select ord, fresh from public.record_sns_notifications($1, $2, $3::json[])',
+    [
+      envelopes.map((e) => e.MessageId),
+      envelopes.map((e) => e.TopicArn),
+      envelopes.map((e) => JSON.stringify(e)),
+    ],
   );
-  return rows[0]?.fresh === true;
+  const fresh = envelopes.map(() => false);
+  for (const row of rows) fresh[row.ord - 1] = row.fresh;
+  return fresh;
 }
 
 export interface SesEventOutcome {

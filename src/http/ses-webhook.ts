@@ -3,9 +3,11 @@
 // so: forged, stale or foreign messages get 4xx and are stored nowhere; anything that is our fault
 // or passing (database down, a signing certificate we could not download) gets 5xx, so SNS retries.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { recordSnsNotification } from '../events/queries.ts';
+import { recordSnsNotifications } from '../events/queries.ts';
+import { coalesce } from '../queries/coalesce.ts';
 import { confirmSubscription, SnsConfirmationError } from '../sns/confirm.ts';
 import { LOCAL_SIGNING_CERT_URL, loadLocalSigningKeys } from '../sns/local-signing.ts';
+import type { SnsNotification } from '../sns/message.ts';
 import { createSnsVerifier, SnsVerificationError, type SnsVerifier } from '../sns/verify.ts';
 import type { HttpDeps } from './deps.ts';
 import { PayloadTooLargeError, readBody, sendText } from './io.ts';
@@ -44,6 +46,11 @@ export async function createSesWebhook(deps: HttpDeps) {
   const { pool, logger } = deps;
   const verifier = await createVerifier(deps);
   const fetch = deps.fetch ?? globalThis.fetch;
+  // Notifications arriving together are stored together: one commit (and one NOTIFY) per batch.
+  const recordNotification = coalesce(
+    (envelopes: SnsNotification[]) => recordSnsNotifications(pool, envelopes),
+    { maxBatch: 200, maxInFlight: 2 },
+  );
 
   return async function handleSesWebhook(req: IncomingMessage, res: ServerResponse) {
     let body: string;
@@ -73,7 +80,7 @@ export async function createSesWebhook(deps: HttpDeps) {
     if (envelope.Type === 'Notification') {
       let fresh: boolean;
       try {
-        fresh = await recordSnsNotification(pool, envelope);
+        fresh = await recordNotification(envelope);
       } catch (error) {
         log.error({ err: error }, 'SNS notification not stored (database); SNS will retry');
         return sendText(res, 503, 'temporarily unavailable');

@@ -5,54 +5,8 @@
 // batch what it used to pay per send. Each job still gets its own answer, and a claim is still
 // committed before its SendEmail: the answer arrives after the batch's commit.
 import type pg from 'pg';
+import { coalesce } from './coalesce.ts';
 import type { RecipientKey, RecordedOutcome, SendClaim, SendOutcome } from './sending.ts';
-
-interface Waiting<I, O> {
-  item: I;
-  resolve(value: O): void;
-  reject(error: unknown): void;
-}
-
-/** Turns `run(items) -> results` (same order) into a per-item function that batches callers. */
-export function coalesce<I, O>(
-  run: (items: I[]) => Promise<O[]>,
-  options: { maxBatch: number; maxInFlight: number },
-): (item: I) => Promise<O> {
-  const queue: Waiting<I, O>[] = [];
-  let inFlight = 0;
-  let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    while (inFlight < options.maxInFlight && queue.length > 0) {
-      const batch = queue.splice(0, options.maxBatch);
-      inFlight++;
-      run(batch.map((w) => w.item))
-        .then(
-          (results) => {
-            for (const [i, w] of batch.entries()) w.resolve(results[i] as O);
-          },
-          (error: unknown) => {
-            for (const w of batch) w.reject(error);
-          },
-        )
-        .finally(() => {
-          inFlight--;
-          schedule();
-        });
-    }
-  };
-  // Everything asked for in the same turn of the event loop goes into one batch.
-  const schedule = () => {
-    if (scheduled || queue.length === 0) return;
-    scheduled = true;
-    setImmediate(flush);
-  };
-  return (item) =>
-    new Promise<O>((resolve, reject) => {
-      queue.push({ item, resolve, reject });
-      schedule();
-    });
-}
 
 // Row locks are taken in this order by every batch, so two batches never wait on each other in a
 // cycle.

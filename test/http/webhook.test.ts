@@ -87,6 +87,32 @@ test.serial('the same SNS message delivered twice is stored and enqueued once', 
   t.deepEqual(await stored(), { messages: before.messages + 1, jobs: before.jobs + 1 });
 });
 
+test.serial(
+  'concurrent deliveries, each MessageId twice at once: stored and enqueued once per message',
+  async (t) => {
+    const bodies = Array.from({ length: 60 }, () => JSON.stringify(sign(notification())));
+    const before = await stored();
+    // Both copies of every message in flight together, so batches hold a MessageId twice.
+    const responses = await Promise.all(
+      [...bodies, ...bodies].map(async (body) => {
+        const response = await post(body);
+        return `${response.status} ${(await response.text()).trim()}`;
+      }),
+    );
+    const tally = new Map<string, number>();
+    for (const r of responses) tally.set(r, (tally.get(r) ?? 0) + 1);
+    t.deepEqual(Object.fromEntries(tally), { '200 accepted': 60, '200 duplicate': 60 });
+    t.deepEqual(await stored(), { messages: before.messages + 60, jobs: before.jobs + 60 });
+    const { rows } = await db.pool.query<{ n: number }>(
+      `select count(distinct payload::jsonb ->> 'MessageId')::int as n from graphile_worker._private_jobs j
+         join graphile_worker._private_tasks k on k.id = j.task_id
+        where k.identifier = 'process_ses_event' and payload::jsonb ->> 'MessageId' = any($1)`,
+      [bodies.map((b) => JSON.parse(b).MessageId)],
+    );
+    t.is(rows[0]?.n, 60, 'one job per message, each carrying its own envelope');
+  },
+);
+
 const rejections: Array<[string, () => string, number, string]> = [
   [
     'a tampered Message',
