@@ -40,6 +40,9 @@ const envSchema = z.object({
   SEND_CLAIM_LEASE_SECONDS: positiveInt(120),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  // `mailer serve`: longest wait for a database connection, and statement_timeout of its queries.
+  // A request that cannot be answered by then gets 503 (SNS retries) instead of hanging.
+  HTTP_DB_TIMEOUT_MS: positiveInt(10_000),
   SNS_TOPIC_ARNS: csv,
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
@@ -99,6 +102,7 @@ export interface Config {
     readonly localQueueSize: number;
     readonly metricsPort: number | undefined;
   };
+  readonly httpDbTimeoutMs: number;
   readonly logLevel: string;
   readonly snsMaxAgeSeconds: number;
   readonly reputation: {
@@ -141,6 +145,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sendClaimLeaseSeconds: e.SEND_CLAIM_LEASE_SECONDS,
     publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
     port: e.PORT,
+    httpDbTimeoutMs: e.HTTP_DB_TIMEOUT_MS,
     sns: { topicArns: e.SNS_TOPIC_ARNS, trustLocalCert: e.SNS_TRUST_LOCAL_CERT },
     unsubscribeTokenTtlDays: e.UNSUBSCRIBE_TOKEN_TTL_DAYS,
     worker: {

@@ -14,15 +14,23 @@ export async function resolveDatabaseUrl(config: Config, logger: Logger): Promis
   });
 }
 
+const CONNECTION_TIMEOUT_MS = 10_000;
+
 export function createPool(
   connectionString: string,
   logger: Logger,
-  options: { max?: number; applicationName?: string } = {},
+  options: { max?: number; applicationName?: string; statementTimeoutMs?: number } = {},
 ): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'mailer',
+    // A server that does not answer (a network partition rather than a refused connection) fails
+    // the caller after this instead of leaving it waiting for the OS's TCP timeout.
+    connectionTimeoutMillis: options.statementTimeoutMs ?? CONNECTION_TIMEOUT_MS,
+    ...(options.statementTimeoutMs === undefined
+      ? {}
+      : { statement_timeout: options.statementTimeoutMs }),
   });
   // An idle client losing its connection (e.g. a database restart) must not crash the process;
   // the pool replaces it on next use.

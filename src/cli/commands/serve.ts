@@ -25,6 +25,7 @@ export function registerServe(program: Command): void {
       const stopping = untilSignal(ctx.logger);
       const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
         applicationName: 'mailer-serve',
+        statementTimeoutMs: ctx.config.httpDbTimeoutMs,
       });
       const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
       try {
