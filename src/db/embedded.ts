@@ -101,8 +101,11 @@ export async function ensureEmbeddedPostgres(options: EmbeddedOptions): Promise<
   ].join(' ');
   // A server killed outright may still look alive for a moment (or leave a stale pid file that
   // pg_ctl clears on start), so "running" is only believed once it accepts a connection.
+  // After a postmaster is SIGKILLed its backends linger until they notice, and pg_ctl refuses to
+  // start while they hold the old shared memory: keep trying for a while (longest on a busy machine).
   let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const deadline = Date.now() + 20_000;
+  for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
     if (!(await isRunning(bins, dataDir, asUser))) {
       try {
         await run(
@@ -122,12 +125,13 @@ export async function ensureEmbeddedPostgres(options: EmbeddedOptions): Promise<
     } catch (error) {
       if (error instanceof PortTakenError) break;
       lastError = error;
-      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 250 * (attempt + 1))));
     }
   }
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
   throw new Error(
     `embedded PostgreSQL: could not start on port ${options.port} ` +
-      `(is the port taken? set EMBEDDED_PG_PORT). Server log:\n${await logTail(logFile)}`,
+      `(is the port taken? set EMBEDDED_PG_PORT): ${reason}\nServer log:\n${await logTail(logFile)}`,
     { cause: lastError },
   );
 }
