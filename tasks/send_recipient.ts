@@ -3,6 +3,8 @@
 // Rerun-safe: the recipient is claimed under its row lock and the claim is committed before
 // SendEmail is called; a rerun finds it no longer pending and does nothing. A claim that never got
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
+// Paced: the job first reserves a global send slot, sleeps until just before it, and only then
+// claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt.
 // Claims and outcomes of the jobs running at the same moment in this process share a statement
 // and a commit (src/queries/send-batches.ts); each job still waits for its own claim's commit.
 // Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
@@ -41,6 +43,14 @@ const MAX_SLOT_LATENESS_MS = 20;
 // and signing), because a cold SDK path or a busy CPU can take longer than the slot's margin.
 const MAX_SLOT_TRIES = 10;
 
+// A paced job claims this long before its slot, so that the claim's commit is done by then.
+const CLAIM_LEAD_MS = 8;
+
+async function sleepUntil(at: number): Promise<void> {
+  const wait = at - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
 class SlotMissedError extends Error {}
 
 /** Refuses to write the request once `deadline` (epoch ms) has passed: nothing reaches SES. */
@@ -65,10 +75,7 @@ export default function createSendRecipient(deps: TaskDeps) {
   const { pool, config, ses } = deps;
   const pacedRate = () => (deps.sendRate() ?? 0) * PACING_HEADROOM || undefined;
   // Claims and outcomes of the sends running at the same moment share one statement and commit.
-  const batches = createSendBatches(pool, {
-    leaseSeconds: config.sendClaimLeaseSeconds,
-    rate: pacedRate,
-  });
+  const batches = createSendBatches(pool, { leaseSeconds: config.sendClaimLeaseSeconds });
 
   async function content(claim: SendClaim): Promise<OutgoingEmail['content']> {
     const data = claim.template_data ?? {};
@@ -83,16 +90,13 @@ export default function createSendRecipient(deps: TaskDeps) {
   async function sendPaced(
     key: RecipientKey,
     claim: SendClaim,
-    rate: number | undefined,
+    pacing: { rate: number; slot: number } | undefined,
   ): Promise<SendOutcome> {
-    let slot = claim.send_at && rate ? new Date(claim.send_at).getTime() : undefined;
+    let slot = pacing?.slot;
     for (let tries = 1; ; tries++) {
       const deadline =
         slot === undefined || tries > MAX_SLOT_TRIES ? undefined : slot + MAX_SLOT_LATENESS_MS;
-      if (slot !== undefined) {
-        const wait = slot - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      }
+      if (slot !== undefined) await sleepUntil(slot);
       if (deadline === undefined || Date.now() <= deadline) {
         try {
           return await send(key, claim, claim.attempt_count ?? 1, deadline);
@@ -100,7 +104,7 @@ export default function createSendRecipient(deps: TaskDeps) {
           if (!(error instanceof SlotMissedError)) throw error;
         }
       }
-      slot = (await reserveSendSlot(pool, rate ?? 1)).getTime();
+      slot = (await reserveSendSlot(pool, pacing?.rate ?? 1)).getTime();
     }
   }
 
@@ -154,7 +158,12 @@ export default function createSendRecipient(deps: TaskDeps) {
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
     const log = helpers.logger;
     const rate = pacedRate();
-    const claim = await batches.claim(key);
+    let pacing: { rate: number; slot: number } | undefined;
+    if (rate) {
+      pacing = { rate, slot: (await reserveSendSlot(pool, rate)).getTime() };
+      await sleepUntil(pacing.slot - CLAIM_LEAD_MS);
+    }
+    const claim = await batches.claim(key, pacing !== undefined);
     if (claim.outcome === 'not_found') {
       throw new PermanentJobError(
         `send_recipient: no recipient (campaign_id ${key.campaign_id}, customer_id ${key.customer_id})`,
@@ -174,7 +183,7 @@ export default function createSendRecipient(deps: TaskDeps) {
       await finishCampaignIfComplete(pool, key.campaign_id);
       return;
     }
-    const outcome = await sendPaced(key, claim, rate);
+    const outcome = await sendPaced(key, claim, pacing);
     const recorded = await batches.record(key, outcome);
     if (outcome.outcome !== 'sent') {
       log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {

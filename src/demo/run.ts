@@ -4,9 +4,8 @@
 // generated campaign sent end to end, one reader unsubscribing by one-click POST, then a report.
 import pg from 'pg';
 import { type Config, loadConfig } from '../config.ts';
-import { ensureEmbeddedPostgres } from '../db/embedded.ts';
 import { migrateDatabase } from '../db/migrate.ts';
-import { createPool } from '../db/pool.ts';
+import { createPool, resolveDatabaseUrl } from '../db/pool.ts';
 import { freePort } from '../free-port.ts';
 import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
 import { createLogger } from '../logger.ts';
@@ -21,9 +20,8 @@ const logger = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
 const started = performance.now();
 
 async function demoDatabase(): Promise<string> {
-  const base =
-    process.env.DATABASE_URL ??
-    (await ensureEmbeddedPostgres({ port: Number(process.env.EMBEDDED_PG_PORT ?? 54329), logger }));
+  // DATABASE_URL, or the embedded server (EMBEDDED_PG_PORT, EMBEDDED_PG_DIR) like every command.
+  const base = await resolveDatabaseUrl(loadConfig(), logger);
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
   await admin.query('drop database if exists mailer_demo with (force)');

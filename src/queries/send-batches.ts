@@ -39,7 +39,8 @@ async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: num
 }
 
 export interface SendBatches {
-  claim(key: RecipientKey): Promise<SendClaim>;
+  /** paced: the caller already holds a send slot and claims just before it (no batching). */
+  claim(key: RecipientKey, paced: boolean): Promise<SendClaim>;
   record(key: RecipientKey, outcome: SendOutcome): Promise<RecordedOutcome>;
 }
 
@@ -47,8 +48,6 @@ export function createSendBatches(
   db: pg.Pool,
   options: {
     leaseSeconds: number;
-    /** Sends per second for pacing (slots are reserved in the claim); undefined = unpaced. */
-    rate(): number | undefined;
     maxBatch?: number;
     maxInFlight?: number;
   },
@@ -65,14 +64,15 @@ export function createSendBatches(
           sorted.map((i) => i.key.campaign_id),
           sorted.map((i) => i.key.customer_id),
           options.leaseSeconds,
-          options.rate() ?? null,
+          // Slots are reserved by the caller before it claims (tasks/send_recipient.ts).
+          null,
         ],
       });
       return rows;
     });
   const batchedClaim = coalesce(claimBatch, limits);
-  // Paced sends claim one by one, at once: a claim reserves its send slot, and a claim that waited
-  // for a batch would wake up late for it (and take a new slot, leaving the first one unused).
+  // Paced sends claim one by one, at once, just before their send slot: a claim that waited for a
+  // batch would make the send late for its slot (and take a new one, leaving the first unused).
   // Batching is for throughput; a paced rate is low enough not to need it.
   const singleClaim = coalesce(claimBatch, { maxBatch: 1, maxInFlight: Number.POSITIVE_INFINITY });
 
@@ -101,7 +101,7 @@ export function createSendBatches(
   );
 
   return {
-    claim: (key) => (options.rate() ? singleClaim({ key }) : batchedClaim({ key })),
+    claim: (key, paced) => (paced ? singleClaim({ key }) : batchedClaim({ key })),
     record: (key, result) => record({ key, result }),
   };
 }

@@ -1,13 +1,26 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { stopEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { freePort } from '../../src/free-port.ts';
 
-// `npm run demo` on the embedded defaults: nothing configured (no DATABASE_URL, no SES settings).
+// `npm run demo` with nothing configured (no DATABASE_URL, no SES settings), so on an embedded
+// PostgreSQL created from scratch. Its data folder and port are this test's own: the default
+// .data/postgres and port 54329 may be held by the suite's server or by another checkout.
 test('npm run demo sends a campaign end to end and reports bounces, complaints and unsubscribes', async (t) => {
   const env = { ...process.env };
   for (const name of ['DATABASE_URL', 'SES_ENDPOINT', 'SES_MAX_SEND_RATE', 'SNS_TOPIC_ARNS']) {
     delete env[name];
   }
+  const dataRoot = await mkdtemp(join(tmpdir(), 'mailer-demo-'));
+  env.EMBEDDED_PG_DIR = join(dataRoot, 'postgres');
+  env.EMBEDDED_PG_PORT = String(await freePort());
+  t.teardown(async () => {
+    await stopEmbeddedPostgres(env.EMBEDDED_PG_DIR).catch(() => undefined);
+    await rm(dataRoot, { recursive: true, force: true });
+  });
   const root = join(import.meta.dirname, '..', '..');
   const child = spawn(process.execPath, [join(root, 'src', 'demo', 'run.ts')], { env, cwd: root });
   let stdout = '';
