@@ -38,6 +38,8 @@ interface Kill {
   victim: number;
   /** Start a replacement this long after the kill; null: the survivors' sweep recovers. */
   replaceAfterMs: number | null;
+  /** Kill only the runner process; its supervisor restarts it (no replacement is started). */
+  runner: boolean;
 }
 
 function plan(random: Random) {
@@ -46,6 +48,8 @@ function plan(random: Random) {
     at: random.chance(0.15) ? -1 : random.int(0, 90) / 100,
     victim: random.int(0, 9),
     replaceAfterMs: random.chance(0.8) ? random.int(0, 2000) : null,
+    // Only the runner (the child of `mailer worker`): its supervisor starts a new one.
+    runner: random.chance(0.4),
   })).sort((a, b) => a.at - b.at);
   return {
     customers,
@@ -111,6 +115,21 @@ for (let trial = 0; trial < TRIALS; trial++) {
       const candidates = alive();
       const victim = candidates[kill.victim % candidates.length];
       if (!victim) continue;
+      if (kill.runner) {
+        const { rows } = await p.db.pool.query<{ pid: number }>(
+          'select pid from worker_processes where supervisor_pid = $1',
+          [victim.child.pid],
+        );
+        const runner = rows[0]?.pid;
+        if (runner !== undefined) {
+          process.kill(runner, 'SIGKILL');
+          killed++;
+          log.push(
+            `killed runner ${runner} of ${victim.child.pid} at ${p.ses.sent().length}/${eligible}`,
+          );
+          continue;
+        }
+      }
       victim.child.kill('SIGKILL');
       await victim.exited;
       killed++;
