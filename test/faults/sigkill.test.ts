@@ -42,6 +42,17 @@ interface Kill {
   runner: boolean;
 }
 
+/** Sends the signal; false when there is no such process (it died meanwhile). */
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
 function plan(random: Random) {
   const customers = random.int(150, 350);
   const kills: Kill[] = Array.from({ length: random.int(1, 3) }, () => ({
@@ -116,13 +127,14 @@ for (let trial = 0; trial < TRIALS; trial++) {
       const victim = candidates[kill.victim % candidates.length];
       if (!victim) continue;
       if (kill.runner) {
+        // The newest registration is the live runner; an older one may be a runner killed a moment
+        // ago whose row the next runner has not released yet.
         const { rows } = await p.db.pool.query<{ pid: number }>(
-          'select pid from worker_processes where supervisor_pid = $1',
+          'select pid from worker_processes where supervisor_pid = $1 order by started_at desc',
           [victim.child.pid],
         );
-        const runner = rows[0]?.pid;
+        const runner = rows.map((r) => r.pid).find((pid) => signal(pid, 'SIGKILL'));
         if (runner !== undefined) {
-          process.kill(runner, 'SIGKILL');
           killed++;
           log.push(
             `killed runner ${runner} of ${victim.child.pid} at ${p.ses.sent().length}/${eligible}`,
