@@ -11,6 +11,7 @@
 // terminal's Ctrl-C reaches the supervisor only, so the child hears it once) and kills itself with
 // SIGKILL when the supervisor disappears, so a `kill -9` of `mailer worker` is a crash of both.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -26,6 +27,7 @@ export const SUPERVISOR_PID_ENV = 'MAILER_SUPERVISOR_PID';
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 const HEALTHY_RUN_MS = 60_000;
+const SESSIONS_END_WAIT_MS = 5_000;
 // Exit status 2 is bad usage or configuration: a restart cannot fix it.
 const EXIT_USAGE = 2;
 
@@ -51,9 +53,11 @@ export async function superviseWorker(options: SupervisorOptions): Promise<numbe
   });
 
   let backoff = FIRST_BACKOFF_MS;
+  let deadPid: number | undefined;
   for (let generation = 1; ; generation++) {
     if (!(await waitForDatabase(options.databaseUrl, logger, stopped))) return 0;
     if (stopSignal) return 0;
+    if (deadPid !== undefined) await untilSessionsEnd(options.databaseUrl, deadPid, logger);
     const startedAt = Date.now();
     child = spawn(
       process.execPath,
@@ -70,6 +74,7 @@ export async function superviseWorker(options: SupervisorOptions): Promise<numbe
     );
     logger.info({ childPid: child.pid, generation }, 'worker runner started');
     const { code, signal } = await exitOf(child);
+    deadPid = child.pid;
     child = undefined;
     if (stopSignal) return code ?? 1;
     if (code === 0) {
@@ -137,6 +142,36 @@ export async function waitForDatabase(
     }
     if (await stopsWithin(stopped, delay)) return false;
     delay = Math.min(2_000, delay * 2);
+  }
+}
+
+// The server notices a killed runner's connections go away a moment later. The next runner
+// releases the jobs of runners without connections when it starts (release_dead_workers), so
+// wait (briefly) until the dead one has none; otherwise its jobs wait for the minute's sweep.
+async function untilSessionsEnd(url: string, runnerPid: number, logger: Logger): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const deadline = Date.now() + SESSIONS_END_WAIT_MS;
+    while (Date.now() < deadline) {
+      const { rows } = await client.query<{ n: number }>(
+        `select count(*)::int as n from pg_catalog.pg_stat_activity a
+           join public.worker_processes w on a.application_name = w.process_id
+          where w.pid = $1 and w.hostname = $2`,
+        [runnerPid, hostname()],
+      );
+      if ((rows[0]?.n ?? 0) === 0) return;
+      await sleep(100);
+    }
+    logger.warn(
+      { runnerPid },
+      'the dead runner still has connections; the sweep will free its jobs',
+    );
+  } catch (error) {
+    logger.warn({ err: error }, "could not check the dead runner's connections");
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }
 

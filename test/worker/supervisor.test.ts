@@ -44,12 +44,15 @@ test('a runner killed with SIGKILL is replaced; its registration released; jobs 
   const second = await runnerOf(db, worker.child.pid, first);
   t.not(second, first);
   t.is(worker.child.exitCode, null, 'the supervisor stayed up');
-  const { rows } = await db.pool.query('select pid from worker_processes');
-  t.deepEqual(
-    rows.map((r) => r.pid),
-    [second],
-    'the dead runner was unregistered by the next one',
+  // The new runner registers, then releases dead runners' registrations and jobs as it starts.
+  const registered = await waitFor(
+    async () => {
+      const { rows } = await db.pool.query<{ pid: number }>('select pid from worker_processes');
+      return rows.length === 1 ? rows.map((r) => r.pid) : undefined;
+    },
+    { what: 'the dead runner unregistered', timeoutMs: 10_000 },
   );
+  t.deepEqual(registered, [second], 'the dead runner was unregistered by the next one');
 
   await createTemplate(db.pool, { week_of_month: 2 });
   await createCustomer(db.pool);
