@@ -17,6 +17,7 @@ import {
   baseSeed,
   checkEndState,
   createEventSink,
+  explainStall,
   jobHealth,
   Random,
   replayHint,
@@ -141,7 +142,13 @@ for (let trial = 0; trial < TRIALS; trial++) {
         timeoutMs: 200_000,
         intervalMs: 500,
       },
-    );
+    ).catch(async (error: Error) => {
+      t.log(
+        await explainStall(db, campaignId).catch((e: Error) => `no stall report: ${e.message}`),
+      );
+      for (const w of workers) t.log(`worker ${w.child.pid}: ${w.output().slice(-3000)}`);
+      throw error;
+    });
     await sesIdle(ses);
     const atDone = await statusCounts(db, campaignId);
     await sink.release();
