@@ -170,9 +170,12 @@ export default function createSendRecipient(deps: TaskDeps) {
       );
     }
     if (claim.outcome === 'in_flight') {
-      // Another job holds a fresh claim (a duplicate job, or a killed worker's claim that is not
-      // yet past its lease). Come back later: by then it is sent, or expired into in_doubt.
-      throw new Error(`send_recipient: ${key.customer_id} of ${key.campaign_id} is being sent`);
+      // Another job holds a fresh claim (a duplicate job, or a killed worker's claim not yet past
+      // its lease). Nothing is left for this job: the holder records the outcome, or the sweep
+      // turns the expired claim into in_doubt (never resent) and finishes the campaign. Retrying
+      // here only added graphile-worker's exponential backoff (minutes after a few attempts).
+      log.debug(`skipping ${key.customer_id} of ${key.campaign_id}: another job holds its claim`);
+      return;
     }
     if (claim.outcome !== 'claimed') {
       if (claim.outcome === 'in_doubt') {
