@@ -8,6 +8,7 @@ import { join } from 'node:path';
 const benchmarks = [
   'baselines',
   'send-throughput',
+  'ses-client',
   'latency',
   'generation',
   'pacing',

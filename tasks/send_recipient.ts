@@ -22,6 +22,7 @@ import {
   type SendClaim,
   type SendOutcome,
 } from '../src/queries/sending.ts';
+import { DeadlineMissedError, sendBy } from '../src/ses/client.ts';
 import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts';
 import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
@@ -49,21 +50,6 @@ const CLAIM_LEAD_MS = 8;
 async function sleepUntil(at: number): Promise<void> {
   const wait = at - Date.now();
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-}
-
-class SlotMissedError extends Error {}
-
-/** Refuses to write the request once `deadline` (epoch ms) has passed: nothing reaches SES. */
-function withDeadline(command: SendEmailCommand, deadline: number | undefined): SendEmailCommand {
-  if (deadline === undefined) return command;
-  command.middlewareStack.add(
-    (next) => async (args) => {
-      if (Date.now() > deadline) throw new SlotMissedError('send slot missed');
-      return next(args);
-    },
-    { step: 'finalizeRequest', priority: 'low', name: 'mailerSendSlotDeadline' },
-  );
-  return command;
 }
 
 function retryDelayMs(attempt: number): number {
@@ -101,7 +87,7 @@ export default function createSendRecipient(deps: TaskDeps) {
         try {
           return await send(key, claim, claim.attempt_count ?? 1, deadline);
         } catch (error) {
-          if (!(error instanceof SlotMissedError)) throw error;
+          if (!(error instanceof DeadlineMissedError)) throw error;
         }
       }
       slot = (await reserveSendSlot(pool, pacing?.rate ?? 1)).getTime();
@@ -130,11 +116,12 @@ export default function createSendRecipient(deps: TaskDeps) {
       return { outcome: 'failed', error: `render: ${errorMessage(error)}` };
     }
     try {
-      const command = withDeadline(new SendEmailCommand(buildSendEmailInput(email)), deadline);
-      const result = await ses.send(command);
+      const input = buildSendEmailInput(email);
+      if (deadline !== undefined) sendBy(input, deadline);
+      const result = await ses.send(new SendEmailCommand(input));
       return { outcome: 'sent', messageId: result.MessageId ?? 'unknown' };
     } catch (error) {
-      if (error instanceof SlotMissedError) throw error;
+      if (error instanceof DeadlineMissedError) throw error;
       const kind = classifySendError(error);
       const message = errorMessage(error);
       if (kind === 'rejected') return { outcome: 'failed', error: message };

@@ -1,0 +1,82 @@
+import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import { fc, testProp } from '@fast-check/ava';
+import test from 'ava';
+import { loadConfig } from '../../src/config.ts';
+import { createSesClient, DeadlineMissedError, sendBy } from '../../src/ses/client.ts';
+import { Sha256 } from '../../src/ses/sha256.ts';
+import { startLocalSes } from '../../src/ses-local/server.ts';
+import { simpleEmail } from '../ses-local/helpers.ts';
+
+const config = loadConfig({});
+
+async function projectClient(t: import('ava').ExecutionContext) {
+  const ses = await startLocalSes();
+  const client = createSesClient(config, ses.url);
+  t.teardown(async () => {
+    client.destroy();
+    await ses.close();
+  });
+  return { ses, client };
+}
+
+test('does not write a request whose deadline has passed, and nothing reaches SES', async (t) => {
+  const { ses, client } = await projectClient(t);
+  const late = sendBy(simpleEmail(['late@example.com']), Date.now() - 1);
+  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: DeadlineMissedError });
+  t.is(ses.sendCallCount(), 0);
+});
+
+test('a deadline belongs to its own command input, with the middleware stack cached', async (t) => {
+  const { ses, client } = await projectClient(t);
+  await client.send(new SendEmailCommand(simpleEmail(['first@example.com'])));
+  const late = sendBy(simpleEmail(['late@example.com']), Date.now() - 1);
+  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: DeadlineMissedError });
+  const onTime = sendBy(simpleEmail(['on-time@example.com']), Date.now() + 60_000);
+  await client.send(new SendEmailCommand(onTime));
+  await client.send(new SendEmailCommand(simpleEmail(['plain@example.com'])));
+  t.deepEqual(
+    ses.sent().map((m) => m.to[0]),
+    ['first@example.com', 'on-time@example.com', 'plain@example.com'],
+  );
+  t.is(ses.sendCallCount(), 3);
+});
+
+// The SDK's own SHA-256 class, as a default client resolves it.
+const SdkSha256 = new SESv2Client({ region: 'us-east-1' }).config.sha256;
+
+async function digest(
+  Hash: typeof SdkSha256 | typeof Sha256,
+  secret: string | Uint8Array | undefined,
+  chunks: (string | Uint8Array)[],
+): Promise<string> {
+  const hash = new Hash(secret);
+  for (const chunk of chunks) hash.update(chunk);
+  return Buffer.from(await hash.digest()).toString('hex');
+}
+
+testProp(
+  'computes the same SHA-256 and HMAC-SHA-256 as the SDK, for a key used again too',
+  [
+    fc.option(fc.oneof(fc.string(), fc.uint8Array({ minLength: 1, maxLength: 80 })), {
+      nil: undefined,
+    }),
+    fc.array(fc.oneof(fc.string({ unit: 'grapheme' }), fc.uint8Array({ maxLength: 300 })), {
+      maxLength: 4,
+    }),
+  ],
+  async (t, secret, chunks) => {
+    const expected = await digest(SdkSha256, secret, chunks);
+    t.is(await digest(Sha256, secret, chunks), expected);
+    // Second use of the same key bytes goes through the cached key object.
+    t.is(await digest(Sha256, secret, chunks), expected);
+  },
+);
+
+test('matches the RFC 4231 HMAC-SHA-256 test case 2', async (t) => {
+  const mac = new Sha256('Jefe');
+  mac.update('what do ya want for nothing?');
+  t.is(
+    Buffer.from(await mac.digest()).toString('hex'),
+    '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+  );
+});
