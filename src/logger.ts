@@ -41,8 +41,15 @@ type LogFunction = (level: string, message: string, meta?: Record<string, unknow
 
 export function graphileLogFactory(logger: Logger): (scope: object) => LogFunction {
   return (scope) => {
-    const child = logger.child({ component: 'graphile', ...scope });
+    // graphile-worker makes a scoped logger for every job; most never log a line, so the pino
+    // child (its bindings serialised and redacted) is made on the first line, not per job.
+    let scoped: Logger | undefined;
+    const childLogger = () => {
+      scoped ??= logger.child({ component: 'graphile', ...scope });
+      return scoped;
+    };
     return (level, message, meta) => {
+      const child = childLogger();
       const fields = compactMeta(meta);
       if (level === 'error') child.error(fields, message);
       else if (level === 'warning') child.warn(fields, message);
