@@ -3,13 +3,38 @@
 // in constant memory.
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
+import { TextDecoder } from 'node:util';
+
+// The file's bytes as text. Without a named encoding a file is UTF-8, unless it starts with a
+// UTF-16 byte order mark (Excel's "Unicode Text" export): then UTF-16 of that byte order. Any
+// label the WHATWG Encoding Standard knows can be named (windows-1252, iso-8859-15, shift_jis...).
+// Bytes that are not valid in the encoding become U+FFFD, and stagingRow rejects their line: a
+// Windows-1252 "Müller" read as UTF-8 is reported, never imported as "M\uFFFDller".
+export class EncodingError extends Error {}
+
+export function textDecoder(label: string): TextDecoder {
+  try {
+    return new TextDecoder(label);
+  } catch {
+    throw new EncodingError(
+      `unknown encoding "${label}"; name one of the WHATWG Encoding Standard, such as ` +
+        'utf-8, utf-16le, windows-1252, iso-8859-15',
+    );
+  }
+}
+
+function sniffEncoding(head: Buffer): string {
+  if (head[0] === 0xff && head[1] === 0xfe) return 'utf-16le';
+  if (head[0] === 0xfe && head[1] === 0xff) return 'utf-16be';
+  return 'utf-8';
+}
 
 // csv-parse counts a CRLF inside a quoted field as two lines; with every CR, CRLF and LF turned
 // into LF first, its line numbers are the ones an editor shows. A CR at the end of a chunk waits
 // for the next chunk (it may be the first half of a CRLF).
-export function normalizeLineEndings(): Transform {
-  const decoder = new StringDecoder('utf8');
+export function normalizeLineEndings(encoding?: string): Transform & { encoding(): string } {
+  let decoder = encoding === undefined ? undefined : textDecoder(encoding);
+  let head = Buffer.alloc(0); // the first bytes, until there are enough to sniff a BOM
   let pendingCr = false;
   const convert = (text: string): string => {
     let input = text;
@@ -23,22 +48,34 @@ export function normalizeLineEndings(): Transform {
     }
     return input.replace(/\r\n?/g, '\n');
   };
-  return new Transform({
+  const decode = (chunk: Buffer, end: boolean): string => {
+    if (!decoder) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 2 && !end) return '';
+      decoder = textDecoder(sniffEncoding(head));
+      chunk = head;
+    }
+    return decoder.decode(chunk, { stream: !end });
+  };
+  const transform = new Transform({
     decodeStrings: true,
     readableObjectMode: false,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      const text = convert(decoder.write(chunk));
+      const text = convert(decode(chunk, false));
       callback(null, text === '' ? undefined : text);
     },
     flush(callback: TransformCallback) {
-      let rest = decoder.end();
+      let rest = decode(Buffer.alloc(0), true);
       if (pendingCr) {
-        rest = `${rest}\n`;
+        rest = `\r${rest}`;
         pendingCr = false;
       }
-      callback(null, rest === '' ? undefined : rest.replace(/\r\n?/g, '\n'));
+      rest = rest.replace(/\r\n?/g, '\n');
+      callback(null, rest === '' ? undefined : rest);
     },
-  });
+  }) as Transform & { encoding(): string };
+  transform.encoding = () => decoder?.encoding ?? 'utf-8';
+  return transform;
 }
 
 // How the customer CSV is read: a header row, RFC 4180 quoting (quotes inside an unquoted field are
@@ -126,6 +163,10 @@ export function startLine(endLine: number, fields: string[]): number {
   return endLine - breaks;
 }
 
+const NOT_IN_ENCODING =
+  "has bytes that are not valid in the file's encoding (read as U+FFFD); save the file as " +
+  'UTF-8, or name its encoding with --encoding';
+
 // The staging row for one data record: what the file said, plus the problems only the client can
 // see (wrong field count, a NUL character PostgreSQL text cannot hold). Email checks are SQL's.
 export function stagingRow(line: number, fields: string[], header: HeaderMap): string {
@@ -135,6 +176,9 @@ export function stagingRow(line: number, fields: string[], header: HeaderMap): s
   };
   if (fields.some((f) => f.includes('\0'))) {
     return copyRow([line, null, null, null, null, null, 'contains a NUL character']);
+  }
+  if (fields.some((f) => f.includes('\uFFFD'))) {
+    return copyRow([line, null, null, null, null, null, NOT_IN_ENCODING]);
   }
   const problem =
     fields.length === header.width ? null : `expected ${header.width} fields, got ${fields.length}`;

@@ -13,12 +13,14 @@ import { from as copyFrom } from 'pg-copy-streams';
 import {
   copyRow,
   csvOptions,
+  EncodingError,
   HeaderError,
   type HeaderMap,
   normalizeLineEndings,
   readHeader,
   stagingRow,
   startLine,
+  textDecoder,
 } from './csv.ts';
 
 // The file cannot be imported as given (missing, not a file, wrong header): bad usage.
@@ -53,6 +55,8 @@ export interface ImportSummary {
 
 export interface ImportOptions {
   apply: ApplyMode;
+  /** A WHATWG encoding label; unset: UTF-8, or UTF-16 when the file starts with its BOM. */
+  encoding?: string;
   onProgress?: (progress: ImportProgress) => void;
   progressIntervalMs?: number;
   // What the import is doing once the file is read (for a progress display).
@@ -152,7 +156,7 @@ async function copyFile(
     ),
   );
   try {
-    await pipeline(source, normalizeLineEndings(), parser, rows, copy);
+    await pipeline(source, normalizeLineEndings(options.encoding), parser, rows, copy);
   } catch (error) {
     if (fatal) throw fatal;
     if (error instanceof HeaderError) throw new ImportInputError(`${file}: ${error.message}`);
@@ -189,6 +193,14 @@ export async function importCustomersCsv(
 ): Promise<ImportSummary> {
   const info = await stat(file).catch(() => undefined);
   if (!info?.isFile()) throw new ImportInputError(`${file}: no such file`);
+  if (options.encoding !== undefined) {
+    try {
+      textDecoder(options.encoding);
+    } catch (error) {
+      if (error instanceof EncodingError) throw new ImportInputError(error.message);
+      throw error;
+    }
+  }
   const client = await pool.connect();
   let broken: unknown;
   try {

@@ -176,6 +176,79 @@ test('a file that is not a customer CSV is bad usage (exit 2); a quote never clo
   t.is(await customer('lee@example.com'), undefined, 'nothing imported');
 });
 
+test('a file not in UTF-8 loses nothing: its unreadable lines are rejected, --encoding reads them', async (t) => {
+  // What Excel on Windows saves as "CSV": windows-1252.
+  const rows = [
+    'email,name,company,country',
+    'jurgen.w1252@example.com,J\xfcrgen,M\xfcller & S\xf6hne,DE',
+    'plain.w1252@example.com,Plain,Ascii Ltd,GB',
+    'zoe.w1252@example.com,Zo\xeb,Caf\xe9 \x80uro,FR',
+  ];
+  const file = await csvFile(Buffer.from(`${rows.join('\r\n')}\r\n`, 'latin1'));
+  const asUtf8 = await runCli(['customers', 'import', file], env());
+  t.is(asUtf8.code, 0, asUtf8.stderr);
+  t.regex(asUtf8.stdout, /line 2: has bytes that are not valid in the file's encoding/);
+  t.regex(asUtf8.stdout, /line 4: has bytes that are not valid in the file's encoding/);
+  t.regex(asUtf8.stdout, /3 rows read .*: 1 imported .*, 2 rejected/);
+  t.is(await customer('jurgen.w1252@example.com'), undefined, 'nothing mangled was stored');
+
+  const named = await runCli(['customers', 'import', '--encoding', 'windows-1252', file], env());
+  t.is(named.code, 0, named.stderr);
+  t.regex(named.stdout, /3 rows read .*: 3 imported \(2 new, 0 updated, 1 unchanged\), 0 rejected/);
+  t.like(await customer('jurgen.w1252@example.com'), {
+    name: 'Jürgen',
+    company: 'Müller & Söhne',
+  });
+  // 0x80 is the euro sign in windows-1252 (not in ISO-8859-1).
+  t.like(await customer('zoe.w1252@example.com'), { name: 'Zoë', company: 'Café €uro' });
+
+  // Excel's "Unicode Text": UTF-16LE with a byte order mark, recognised without --encoding.
+  const utf16 = await csvFile(
+    Buffer.from(
+      '\uFEFFemail,name,company,country\r\nsung.u16@example.com,성민,Ünïcode,KR\r\n',
+      'utf16le',
+    ),
+  );
+  const wide = await runCli(['customers', 'import', utf16], env());
+  t.is(wide.code, 0, wide.stderr);
+  t.like(await customer('sung.u16@example.com'), { name: '성민', company: 'Ünïcode' });
+
+  const unknown = await runCli(['customers', 'import', '--encoding', 'klingon-8', file], env());
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown encoding "klingon-8"/);
+});
+
+test('10,000-character lines: long names and companies import whole, a long email is rejected by line', async (t) => {
+  const longName = `Ann ${'n'.repeat(9_996)}`;
+  const longCompany = `"Acme, ""quoted""\nand broken ${'c'.repeat(9_970)}"`;
+  const longEmail = `${'e'.repeat(9_990)}@example.com`;
+  const file = await csvFile(
+    [
+      'email,name,company,country',
+      `long.name@example.com,${longName},Short Co,NL`,
+      `long.company@example.com,Bo,${longCompany},BE`,
+      `${longEmail},Cy,Cy Co,DE`,
+      'after.long@example.com,Di,Di Co,FR',
+      '',
+    ].join('\n'),
+  );
+  const result = await runCli(['customers', 'import', file], env());
+  t.is(result.code, 0, result.stderr);
+  t.regex(
+    result.stdout,
+    /line 5: longer than 254 characters \(e{60}\.\.\. \(10002 characters\)\)\n/,
+    'the long email is reported on its own line (after a two-line field), its value shortened',
+  );
+  t.notRegex(result.stdout, /line (2|3|4|6):/);
+  t.regex(result.stdout, /4 rows read .*: 3 imported/);
+  t.is((await customer('long.name@example.com'))?.name, longName);
+  t.is(
+    (await customer('long.company@example.com'))?.company,
+    `Acme, "quoted"\nand broken ${'c'.repeat(9_970)}`,
+  );
+  t.truthy(await customer('after.long@example.com'));
+});
+
 test('20,000 rows stream through a heap far smaller than the file', async (t) => {
   // 20,000 rows of ~2 KB: a 40 MB file imported with a 32 MB heap only works when it is streamed.
   const filler = 'x'.repeat(2000);

@@ -7,6 +7,7 @@ import { type Info, parse } from 'csv-parse';
 import {
   copyField,
   csvOptions,
+  EncodingError,
   HeaderError,
   normalizeLineEndings,
   readHeader,
@@ -14,11 +15,11 @@ import {
   startLine,
 } from '../../src/import/csv.ts';
 
-async function collect(chunks: Buffer[]): Promise<string> {
+async function collect(chunks: Buffer[], encoding?: string): Promise<string> {
   let out = '';
   await pipeline(
     Readable.from(chunks),
-    normalizeLineEndings(),
+    normalizeLineEndings(encoding),
     new Writable({
       write(chunk: Buffer, _encoding, callback) {
         out += chunk.toString('utf8');
@@ -137,4 +138,44 @@ test('a row with the wrong field count or a NUL character is staged with its pro
     stagingRow(4, ['a@b.com', 'A\0n', '', '', ''], header),
     '4\t\\N\t\\N\t\\N\t\\N\t\\N\tcontains a NUL character\n',
   );
+});
+
+const latin = fc.string({
+  unit: fc.constantFrom('a', 'ü', 'é', 'ß', '£', 'Ø', ',', '"', '\r\n', '\n'),
+});
+
+testProp(
+  'reads a named 8-bit encoding, and UTF-16 of either byte order by its BOM, however chunked',
+  [latin, fc.array(fc.nat(), { maxLength: 8 })],
+  async (t, input, cuts) => {
+    const expected = input.replace(/\r\n?/g, '\n');
+    // WHATWG's "latin1" is windows-1252, which agrees with ISO-8859-1 on these characters.
+    t.is(await collect(split(Buffer.from(input, 'latin1'), cuts), 'latin1'), expected);
+    const le = Buffer.from(`\uFEFF${input}`, 'utf16le');
+    t.is(await collect(split(le, cuts)), expected);
+    const be = Buffer.from(le).swap16();
+    t.is(await collect(split(be, cuts)), expected);
+  },
+);
+
+test('bytes that are not UTF-8 stage their line as a problem, never as mangled text', async (t) => {
+  const header = readHeader(['email', 'name', 'company', 'country']);
+  const windows1252 = Buffer.from('mueller@example.com,M\xfcller,K\xf6ln GmbH,DE\n', 'latin1');
+  const [line] = (await collect([windows1252])).split('\n');
+  t.is(line, 'mueller@example.com,M\uFFFDller,K\uFFFDln GmbH,DE');
+  t.regex(
+    stagingRow(2, (line ?? '').split(','), header),
+    /^2\t\\N\t\\N\t\\N\t\\N\t\\N\thas bytes that are not valid in the file's encoding .*--encoding\n$/,
+  );
+  t.is(
+    (await collect([windows1252], 'windows-1252')).split('\n')[0],
+    'mueller@example.com,Müller,Köln GmbH,DE',
+  );
+});
+
+test('an encoding nobody knows is refused by name', (t) => {
+  t.throws(() => normalizeLineEndings('klingon-8'), {
+    instanceOf: EncodingError,
+    message: /unknown encoding "klingon-8"/,
+  });
 });

@@ -16,7 +16,13 @@ interface ImportFlags {
   strict?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  encoding?: string;
   progress: boolean;
+}
+
+// A rejected value as the report shows it: a 10,000-character field would bury the other lines.
+function shortValue(value: string): string {
+  return value.length <= 80 ? value : `${value.slice(0, 60)}... (${value.length} characters)`;
 }
 
 function megabytes(bytes: number): string {
@@ -48,6 +54,7 @@ async function importAction(file: string, flags: ImportFlags): Promise<void> {
     try {
       const summary = await importCustomersCsv(pool, file, {
         apply: flags.dryRun ? 'never' : flags.strict ? 'if-clean' : 'always',
+        ...(flags.encoding === undefined ? {} : { encoding: flags.encoding }),
         ...(showProgress
           ? {
               onProgress: progressLine(started),
@@ -61,7 +68,7 @@ async function importAction(file: string, flags: ImportFlags): Promise<void> {
             process.stdout.write(`${problems === 0 ? '' : ','}\n${JSON.stringify(p)}`);
           } else {
             if (problems === 0) print('rejected lines:');
-            print(`  line ${p.line}: ${p.problem}${p.value ? ` (${p.value})` : ''}`);
+            print(`  line ${p.line}: ${p.problem}${p.value ? ` (${shortValue(p.value)})` : ''}`);
           }
           problems++;
         },
@@ -202,6 +209,11 @@ export function registerCustomers(program: Command): void {
         'processed; with --strict, exit 1 and import nothing if any line is rejected.',
     )
     .argument('<file>', 'CSV file (UTF-8, optional BOM, CRLF or LF, quoted fields)')
+    .option(
+      '--encoding <label>',
+      "the file's encoding when it is not UTF-8 (windows-1252, iso-8859-15, utf-16le...); " +
+        'UTF-16 with a byte order mark is recognised without it',
+    )
     .option('--strict', 'import nothing unless every line is valid (exit 1 otherwise)')
     .option('--dry-run', 'validate and report only; import nothing')
     .option('--no-progress', 'no progress indicator on stderr (it is shown on a terminal only)')
