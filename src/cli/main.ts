@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
+import pg from 'pg';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCustomers } from './commands/customers.ts';
 import { registerDoubt } from './commands/doubt.ts';
@@ -13,6 +14,19 @@ import { registerSuppress } from './commands/suppress.ts';
 import { registerTemplates } from './commands/templates.ts';
 import { registerWorker } from './commands/worker.ts';
 import { UsageError } from './context.ts';
+
+// An error from the database server (a missing database, a refused login) or the network
+// (connection refused, unknown host) is the operator's to fix, and its message says what it is:
+// one line. Anything else is a bug or a surprise: the stack helps whoever reports it.
+function describeFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const operational =
+    error instanceof pg.DatabaseError ||
+    (typeof code === 'string' && /^E[A-Z]+$/.test(code) && 'syscall' in error);
+  if (operational) return `${error.message}${typeof code === 'string' ? ` (${code})` : ''}`;
+  return error.stack ?? error.message;
+}
 
 const program = new Command('mailer')
   .description('PostgreSQL-backed weekly email campaigns for Amazon SES')
@@ -40,9 +54,7 @@ try {
     process.stderr.write(`mailer: ${error.message}\n`);
     process.exitCode = 2;
   } else {
-    process.stderr.write(
-      `mailer: ${error instanceof Error ? (error.stack ?? error.message) : error}\n`,
-    );
+    process.stderr.write(`mailer: ${describeFailure(error)}\n`);
     // Exit now: a failed long-running command (a worker whose runner died, say) may still hold
     // pools and sockets that would keep the process alive doing nothing; a supervisor restarts it.
     process.exit(1);

@@ -111,3 +111,18 @@ for (const command of [['jobs'], ['jobs', 'retry']]) {
     t.regex(result.stdout, /Usage: mailer jobs/);
   });
 }
+
+test('a database that is missing or unreachable fails with one line saying so, no stack', async (t) => {
+  const missing = new URL(db.url);
+  missing.pathname = '/mailer_no_such_database';
+  const absent = await runCli(['jobs'], { DATABASE_URL: missing.toString(), LOG_LEVEL: 'warn' });
+  t.is(absent.code, 1);
+  t.is(absent.stderr.trim(), 'mailer: database "mailer_no_such_database" does not exist (3D000)');
+
+  const refused = await runCli(['jobs'], {
+    DATABASE_URL: 'postgres://nobody@127.0.0.1:1/mailer',
+    LOG_LEVEL: 'warn',
+  });
+  t.is(refused.code, 1);
+  t.is(refused.stderr.trim(), 'mailer: connect ECONNREFUSED 127.0.0.1:1 (ECONNREFUSED)');
+});
