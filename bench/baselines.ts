@@ -14,7 +14,7 @@ import { run, type TaskList, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { graphileLoggerFrom } from '../src/logger.ts';
-import { workerPreset } from '../src/worker/runner.ts';
+import { workerPoolSize, workerPreset } from '../src/worker/runner.ts';
 import { type BenchDatabase, createBenchDatabase, emit, logger, quick } from './lib.ts';
 import { backendCpuByPid, backendCpuSince } from './support/processes.ts';
 import { round } from './support/sampling.ts';
@@ -37,7 +37,7 @@ export interface BaselineResult {
 
 /**
  * Runs graphile-worker in this process, as `mailer worker` would (same options, a pool of
- * concurrency + 4), until `count` jobs succeeded. Timed from the first job start to the last
+ * workerPoolSize), until `count` jobs succeeded. Timed from the first job start to the last
  * success, so neither enqueueing nor the runner's start-up is counted.
  */
 async function drain(
@@ -47,7 +47,7 @@ async function drain(
 ): Promise<BaselineResult> {
   const config = loadConfig({ ...process.env, DATABASE_URL: db.url });
   const concurrency = config.worker.concurrency;
-  const pool = workerPool(db, concurrency + 4);
+  const pool = workerPool(db, workerPoolSize(concurrency));
   const events = new EventEmitter() as WorkerEvents;
   let first = 0;
   let done = 0;

@@ -46,7 +46,7 @@ const envSchema = z.object({
   SNS_TOPIC_ARNS: csv,
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
-  WORKER_CONCURRENCY: positiveInt(16),
+  WORKER_CONCURRENCY: positiveInt(64),
   // When set, `mailer worker` serves its own /metrics (its counters) on this port.
   WORKER_METRICS_PORT: optionalString.pipe(
     z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),

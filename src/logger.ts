@@ -49,6 +49,11 @@ export function graphileLogFactory(logger: Logger): (scope: object) => LogFuncti
       return scoped;
     };
     return (level, message, meta) => {
+      // Written for workers without a local queue, where each running job fetches its own next
+      // one; mailer's pool is capped on purpose (workerPoolSize in src/worker/runner.ts).
+      if (level === 'warning' && message.startsWith('WARNING: having maxPoolSize')) {
+        level = 'debug';
+      }
       const child = childLogger();
       const fields = compactMeta(meta);
       if (level === 'error') child.error(fields, message);

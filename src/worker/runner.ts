@@ -83,6 +83,18 @@ async function resolveSendRate(options: WorkerOptions): Promise<() => number | u
 // stopped its worker on a deadlock in 1 of 6 runs on these machines (upstream issue #636).
 // localQueue alone is safe.
 
+// Connections a worker process needs: not one per running job. Jobs spend their time in
+// SendEmail or in a pacing sleep, holding no connection: graphile-worker's local queue fetches for
+// all of them, claims and outcomes go out in batches (src/queries/send-batches.ts), and each
+// job's completion holds a connection for one short statement. So the pool grows with
+// concurrency only up to a cap, and a high concurrency (what a real SES's tens of milliseconds
+// per call need) does not exhaust the server's max_connections.
+export const WORKER_POOL_CAP = 24;
+
+export function workerPoolSize(concurrency: number): number {
+  return Math.min(concurrency + 4, WORKER_POOL_CAP);
+}
+
 export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
   return {
     ...(config.worker.localQueueSize > 0

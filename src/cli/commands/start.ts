@@ -7,7 +7,7 @@ import { migrateDatabase } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
 import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
 import { connectSes } from '../../ses/client.ts';
-import { newProcessId, startWorker } from '../../worker/runner.ts';
+import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
 import { createContext, untilSignal } from '../context.ts';
 
 export function registerStart(program: Command): void {
@@ -21,7 +21,8 @@ export function registerStart(program: Command): void {
       await migrateDatabase(url, ctx.logger);
       const processId = newProcessId();
       const pool = createPool(url, ctx.logger, {
-        max: ctx.config.worker.concurrency + 8,
+        // The worker's share plus a few for the HTTP server.
+        max: workerPoolSize(ctx.config.worker.concurrency) + 4,
         applicationName: processId,
       });
       const ses = await connectSes(ctx.config, ctx.logger);

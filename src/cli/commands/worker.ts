@@ -3,7 +3,7 @@ import { createPool } from '../../db/pool.ts';
 import { createMetricsServer } from '../../http/metrics.ts';
 import { closeHttpServer, listen } from '../../http/server.ts';
 import { connectSes } from '../../ses/client.ts';
-import { newProcessId, startWorker } from '../../worker/runner.ts';
+import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
 import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
 import { createContext, untilSignal } from '../context.ts';
 
@@ -43,7 +43,7 @@ export function registerWorker(program: Command): void {
       const processId = newProcessId();
       const concurrency = options.concurrency ?? ctx.config.worker.concurrency;
       const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
-        max: concurrency + 4,
+        max: workerPoolSize(concurrency),
         applicationName: processId,
       });
       const ses = await connectSes(ctx.config, ctx.logger);
