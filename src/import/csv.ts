@@ -32,7 +32,7 @@ function sniffEncoding(head: Buffer): string {
 // csv-parse counts a CRLF inside a quoted field as two lines; with every CR, CRLF and LF turned
 // into LF first, its line numbers are the ones an editor shows. A CR at the end of a chunk waits
 // for the next chunk (it may be the first half of a CRLF).
-export function normalizeLineEndings(encoding?: string): Transform & { encoding(): string } {
+export function normalizeLineEndings(encoding?: string): Transform {
   let decoder = encoding === undefined ? undefined : textDecoder(encoding);
   let head = Buffer.alloc(0); // the first bytes, until there are enough to sniff a BOM
   let pendingCr = false;
@@ -57,7 +57,7 @@ export function normalizeLineEndings(encoding?: string): Transform & { encoding(
     }
     return decoder.decode(chunk, { stream: !end });
   };
-  const transform = new Transform({
+  return new Transform({
     decodeStrings: true,
     readableObjectMode: false,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
@@ -73,9 +73,7 @@ export function normalizeLineEndings(encoding?: string): Transform & { encoding(
       rest = rest.replace(/\r\n?/g, '\n');
       callback(null, rest === '' ? undefined : rest);
     },
-  }) as Transform & { encoding(): string };
-  transform.encoding = () => decoder?.encoding ?? 'utf-8';
-  return transform;
+  });
 }
 
 // How the customer CSV is read: a header row, RFC 4180 quoting (quotes inside an unquoted field are
