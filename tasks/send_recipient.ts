@@ -55,19 +55,25 @@ const CLAIM_LEAD_MS = 8;
 // other jobs of the process wait here; unpaced sends are not limited.
 const MAX_PACED_IN_FLIGHT = 16;
 
+/** acquire() resolves to a release function once fewer than `limit` holders remain. */
 function createLimiter(limit: number) {
   let active = 0;
   const waiting: Array<() => void> = [];
-  return async <T>(work: () => Promise<T>): Promise<T> => {
-    if (active < limit) active++;
-    else await new Promise<void>((resolve) => waiting.push(resolve));
-    try {
-      return await work();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
+  const release = () => {
+    const next = waiting.shift();
+    if (next) next();
+    else active--;
+  };
+  return {
+    async acquire(): Promise<() => void> {
+      if (active < limit) active++;
+      else await new Promise<void>((resolve) => waiting.push(resolve));
+      let released = false;
+      return () => {
+        if (!released) release();
+        released = true;
+      };
+    },
   };
 }
 
@@ -170,14 +176,20 @@ export default function createSendRecipient(deps: TaskDeps) {
 
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
     const rate = pacedRate();
-    if (rate) await pacedLimit(() => sendRecipient(key, helpers, rate));
-    else await sendRecipient(key, helpers, undefined);
+    // Held from the slot's reservation until the request has been sent (not while recording).
+    const releaseSlot = rate ? await pacedLimit.acquire() : () => undefined;
+    try {
+      await sendRecipient(key, helpers, rate, releaseSlot);
+    } finally {
+      releaseSlot();
+    }
   });
 
   async function sendRecipient(
     key: RecipientKey,
     helpers: JobHelpers,
     rate: number | undefined,
+    releaseSlot: () => void,
   ): Promise<void> {
     const log = helpers.logger;
     let pacing: { rate: number; slot: number } | undefined;
@@ -209,6 +221,7 @@ export default function createSendRecipient(deps: TaskDeps) {
       return;
     }
     const outcome = await sendPaced(key, claim, pacing);
+    releaseSlot();
     const recorded = await batches.record(key, outcome);
     if (outcome.outcome !== 'sent') {
       log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {
