@@ -4,7 +4,8 @@
 // SendEmail is called; a rerun finds it no longer pending and does nothing. A claim that never got
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
 // Paced: the job first reserves a global send slot, sleeps until just before it, and only then
-// claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt.
+// claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt. At most
+// MAX_PACED_IN_FLIGHT paced jobs of a process hold or reserve a slot at once; the others wait.
 // Claims and outcomes of the jobs running at the same moment in this process share a statement
 // and a commit (src/queries/send-batches.ts); each job still waits for its own claim's commit.
 // Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
@@ -28,6 +29,7 @@ import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts
 import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
+import { createLimiter } from '../src/worker/limiter.ts';
 
 const payloadSchema = z.object({ campaign_id: z.uuid(), customer_id: z.uuid() });
 
@@ -54,28 +56,6 @@ const CLAIM_LEAD_MS = 8;
 // queue, and the rate collapses (seen at concurrency 64 under load: 26/s for R = 100/s). The
 // other jobs of the process wait here; unpaced sends are not limited.
 const MAX_PACED_IN_FLIGHT = 16;
-
-/** acquire() resolves to a release function once fewer than `limit` holders remain. */
-function createLimiter(limit: number) {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else active--;
-  };
-  return {
-    async acquire(): Promise<() => void> {
-      if (active < limit) active++;
-      else await new Promise<void>((resolve) => waiting.push(resolve));
-      let released = false;
-      return () => {
-        if (!released) release();
-        released = true;
-      };
-    },
-  };
-}
 
 async function sleepUntil(at: number): Promise<void> {
   const wait = at - Date.now();
