@@ -41,6 +41,34 @@ test('a deadline belongs to its own command input, with the middleware stack cac
   t.is(ses.sendCallCount(), 3);
 });
 
+test('one attempt per call: a 500 and a 429 reach the caller with their status, sent once each', async (t) => {
+  const { ses, client } = await projectClient(t);
+  for (const status of [500, 429] as const) {
+    ses.setFaults({ failNext: { status, count: 1 } });
+    const error = await t.throwsAsync(
+      client.send(new SendEmailCommand(simpleEmail([`fails-${status}@example.com`]))),
+    );
+    t.is((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode, status);
+  }
+  t.is(ses.sendCallCount(), 2);
+  t.deepEqual(ses.sent(), []);
+  // The stack still signs and sends after failures.
+  await client.send(new SendEmailCommand(simpleEmail(['after@example.com'])));
+  t.deepEqual(
+    ses.sent().map((m) => m.to[0]),
+    ['after@example.com'],
+  );
+});
+
+test('a request that cannot connect fails once, as a network error', async (t) => {
+  const client = createSesClient(config, 'http://127.0.0.1:9');
+  t.teardown(() => client.destroy());
+  const error = await t.throwsAsync(
+    client.send(new SendEmailCommand(simpleEmail(['nobody@example.com']))),
+  );
+  t.is((error as { code?: string }).code, 'ECONNREFUSED');
+});
+
 // The SDK's own SHA-256 class, as a default client resolves it.
 const SdkSha256 = new SESv2Client({ region: 'us-east-1' }).config.sha256;
 

@@ -254,3 +254,59 @@ test('updated_at moves on update and created_at never changes', async (t) => {
   t.true((row?.updated_at.getTime() ?? 0) >= customer.updated_at.getTime());
   t.not(row?.updated_at.getTime(), new Date('2000-01-01').getTime());
 });
+
+// The insert half of _200_timestamps runs only when it has something to fix (migration 000008);
+// what a row ends up with must not depend on whether it ran.
+test('created_at and updated_at: equal on insert, created_at kept and updated_at moved on update', async (t) => {
+  const client = await db.pool.connect();
+  try {
+    await client.query('begin');
+    const now = (await client.query<{ now: Date }>('select now()')).rows[0]?.now;
+    const insert = (sql: string) =>
+      client.query<{ created_at: Date; updated_at: Date }>(
+        `${sql} returning created_at, updated_at`,
+      );
+    // Defaults only.
+    const plain = (await insert(`insert into customers (email) values ('a@example.com')`)).rows[0];
+    t.deepEqual([plain?.created_at, plain?.updated_at], [now, now]);
+    // created_at given: updated_at follows it, whatever was given for it.
+    const given = (
+      await insert(
+        `insert into customers (email, created_at, updated_at)
+         values ('b@example.com', '2020-01-01T00:00:00Z', '2030-01-01T00:00:00Z')`,
+      )
+    ).rows[0];
+    t.deepEqual(
+      [given?.created_at.toISOString(), given?.updated_at.toISOString()],
+      ['2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z'],
+    );
+    // created_at given as null: the trigger fills it in before the not-null check.
+    const nulled = (
+      await insert(`insert into suppression_list (email, reason, source, created_at)
+                    values ('c@example.com', 'manual', 'ops', null)`)
+    ).rows[0];
+    t.deepEqual([nulled?.created_at, nulled?.updated_at], [now, now]);
+    // Update: created_at cannot be changed, updated_at is the update's time.
+    const updated = (
+      await client.query<{ created_at: Date; updated_at: Date }>(
+        `update customers set name = 'B', created_at = now(), updated_at = '2001-01-01Z'
+          where email = 'b@example.com' returning created_at, updated_at`,
+      )
+    ).rows[0];
+    t.deepEqual(
+      [updated?.created_at.toISOString(), updated?.updated_at],
+      ['2020-01-01T00:00:00.000Z', now],
+    );
+  } finally {
+    await client.query('rollback');
+    client.release();
+  }
+});
+
+test('suppressed addresses are stored trimmed and lowercase too', async (t) => {
+  const { rows } = await db.pool.query<{ email: string }>(
+    `insert into suppression_list (email, reason, source)
+     values (' Bob@Example.ORG', 'manual', 'ops') returning email`,
+  );
+  t.is(rows[0]?.email, 'bob@example.org');
+});
