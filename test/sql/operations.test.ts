@@ -263,3 +263,55 @@ test('every operator function has a comment; SECURITY DEFINER ones pin their sea
   }
   t.true(rows.filter((f) => f.definer).length >= 10);
 });
+
+// Migration 000009: a big enqueue analyzes graphile-worker's jobs table in the same transaction,
+// so the job fetch is not planned for the empty table the last vacuum saw.
+async function campaignOf(size: number, prefix: string) {
+  const template = await newTemplate();
+  const campaign = await createCampaign(db.pool, { template_id: template.template_id });
+  await db.pool.query(
+    `with c as (
+       insert into customers (email)
+       select $2 || g || '@example.com' from generate_series(1, $3::int) g
+       returning customer_id, email)
+     insert into campaign_recipients (campaign_id, customer_id, email)
+     select $1, customer_id, email from c`,
+    [campaign.campaign_id, prefix, size],
+  );
+  return campaign.campaign_id;
+}
+
+const jobStatistics = () =>
+  one<{ n: number }>(
+    `select reltuples::int as n from pg_class where oid = 'graphile_worker._private_jobs'::regclass`,
+  );
+
+test.serial(
+  'queueing 10,000 sends or more brings the jobs table statistics up to date',
+  async (t) => {
+    t.timeout(60_000);
+    const big = await campaignOf(10_000, 'stats-owner-');
+    await db.pool.query('vacuum analyze graphile_worker._private_jobs');
+    t.true((await jobStatistics()).n < 10_000);
+    await one('select queue_campaign($1) as s', [big]);
+    t.true((await jobStatistics()).n >= 10_000, 'analyzed with the new jobs');
+
+    // A role that does not own the table (here mailer_app, as generate_campaign runs in
+    // production) queues just the same; the analyze is skipped, with no error.
+    const other = await campaignOf(10_000, 'stats-app-');
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('set local role mailer_app');
+      await client.query(`update campaigns set status = 'queued' where campaign_id = $1`, [other]);
+      await client.query('commit');
+    } finally {
+      client.release();
+    }
+    const jobs = await one<{ n: number }>(
+      `select count(*)::int as n from graphile_worker.jobs where key like 'send_recipient:' || $1 || ':%'`,
+      [other],
+    );
+    t.is(jobs.n, 10_000);
+  },
+);
