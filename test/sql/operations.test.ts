@@ -305,6 +305,9 @@ test.serial(
       await client.query('set local role mailer_app');
       await client.query(`update campaigns set status = 'queued' where campaign_id = $1`, [other]);
       await client.query('commit');
+    } catch (error) {
+      await client.query('rollback');
+      throw error;
     } finally {
       client.release();
     }
