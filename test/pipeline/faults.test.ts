@@ -132,28 +132,3 @@ test('SES timeouts leave recipients in doubt, never resent', async (t) => {
 // A paced job reserves its send slot first and claims only just before it, so the jobs of a
 // killed worker that were waiting for their slots had claimed nothing: they run again elsewhere
 // instead of ending in doubt. (Claiming first, a kill left every waiting job's recipient in doubt.)
-test('a paced worker SIGKILLed while its jobs wait for their slots leaves them sendable, not in doubt', async (t) => {
-  const p = await startPipeline(t, {
-    env: { SES_MAX_SEND_RATE: '5', WORKER_CONCURRENCY: '8' },
-  });
-  await seedCustomers(p.db, { active: 40 });
-  const victim = await p.startWorker();
-  const campaignId = await generate(p.db);
-  await waitFor(async () => p.ses.sent().length >= 8, { what: 'paced sending under way' });
-  // Eight jobs at 5/s: most of them are sleeping until their slots right now.
-  victim.child.kill('SIGKILL');
-  await victim.exited;
-  const atKill = p.ses.sent().length;
-  await p.startWorker();
-  await waitForDone(p.db, campaignId);
-
-  const counts = await statusCounts(p.db, campaignId);
-  t.log(`killed after ${atKill} sends; final ${JSON.stringify(counts)}`);
-  t.true(atKill < 30, 'the kill happened mid-campaign');
-  t.deepEqual(duplicates(p.ses), []);
-  t.is((counts.sent ?? 0) + (counts.in_doubt ?? 0), 40);
-  // In doubt: the send in flight at the kill, plus any job that claimed, missed its slot (a busy
-  // CPU) and was waiting for a new one holding its claim; not the jobs waiting for their first
-  // slot. Claiming first left all 8 in doubt; here 0-1 on a quiet machine, 2 seen under CI load.
-  t.true((counts.in_doubt ?? 0) <= 4, `${counts.in_doubt} in doubt`);
-});

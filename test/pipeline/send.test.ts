@@ -1,7 +1,6 @@
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
 import {
-  campaignStatus,
   deliveriesByAddress,
   duplicates,
   generate,
@@ -85,33 +84,6 @@ test('duplicate send_recipient jobs inserted by hand for sent recipients send no
   );
   t.is(p.ses.sendCallCount(), 100);
   t.deepEqual(duplicates(p.ses), []);
-});
-
-test('pause mid-campaign stops new sends; resume sends everyone else exactly once', async (t) => {
-  const p = await startPipeline(t, { env: { SES_MAX_SEND_RATE: '200' } });
-  await seedCustomers(p.db, { active: 1000 });
-  await p.startWorker();
-  await p.startWorker();
-  const campaignId = await generate(p.db);
-  await waitFor(async () => p.ses.sent().length >= 200, { what: 'sending under way' });
-  await p.db.pool.query(`update campaigns set status = 'paused' where campaign_id = $1`, [
-    campaignId,
-  ]);
-  // In-flight sends finish; then nothing more arrives while paused.
-  await new Promise((r) => setTimeout(r, 1500));
-  const atPause = p.ses.sent().length;
-  await new Promise((r) => setTimeout(r, 1500));
-  t.is(p.ses.sent().length, atPause, 'no sends while paused');
-  t.true(atPause < 1000);
-  t.is(await campaignStatus(p.db, campaignId), 'paused');
-
-  await p.db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
-    campaignId,
-  ]);
-  await waitForDone(p.db, campaignId);
-  t.is(deliveriesByAddress(p.ses).size, 1000);
-  t.deepEqual(duplicates(p.ses), []);
-  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 1000 });
 });
 
 test('a campaign whose every recipient is suppressed is done without sending', async (t) => {
