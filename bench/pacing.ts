@@ -1,6 +1,8 @@
 // Figure 4, pacing accuracy: SES_MAX_SEND_RATE = R = 200/s, 3 `mailer worker` processes, a campaign
-// big enough for 30 s of sending, against the local SES endpoint with its own limit set to R (it
-// answers 429 above it). Every one-second window (sliding, starting at each send) is counted.
+// big enough for 30 s of sending, against the local SES endpoint with no limit of its own, so that
+// every SendEmail call is accepted and counted: every one-second window (sliding, starting at each
+// call) is checked. (An endpoint limited to R would answer 429 to the call that overfills a window
+// and keep it out of the accepted calls, so windows over accepted sends could never exceed R.)
 // Reference: R itself; the ratio is the mean rate over R.
 // Targets: no window above R (violations = 0), mean >= 0.95 R.
 import { createBenchDatabase, emit, quick } from './lib.ts';
@@ -18,11 +20,11 @@ const db = await createBenchDatabase('pacing');
 const ses = await startSesProcess();
 try {
   const campaignId = await prepareCampaign(db, recipients);
-  await ses.setRate(rate);
   const workers = await startWorkers(db, 3, workerEnv(ses, { SES_MAX_SEND_RATE: String(rate) }));
   try {
     const result = await runCampaign(db, ses, campaignId, workers);
-    const times = (await ses.summary()).acceptedAt.sort((a, b) => a - b);
+    const summary = await ses.summary();
+    const times = summary.acceptedAt.sort((a, b) => a - b);
     let worst = 0;
     let violations = 0;
     let end = 0;
@@ -42,12 +44,16 @@ try {
       seconds: round(span, 1),
       busiest_window: worst,
       violations,
-      rejected_429: result.ses_calls - times.length,
+      calls: summary.calls,
       mean_per_second: round(mean, 1),
       ratio_mean_to_rate: round(mean / rate, 3),
       duplicates: result.duplicates,
       cpu_cores_busy: result.cpu_cores_busy,
-      target_met: violations === 0 && mean >= 0.95 * rate && result.duplicates === 0,
+      target_met:
+        violations === 0 &&
+        mean >= 0.95 * rate &&
+        result.duplicates === 0 &&
+        summary.calls === times.length,
     });
   } finally {
     await Promise.all(workers.map((w) => w.stop()));

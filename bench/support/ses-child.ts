@@ -10,7 +10,7 @@ const ses = await startLocalSes({
   },
 });
 
-process.on('message', (m: { type: string; rate?: number; faults?: object }) => {
+process.on('message', (m: { type: string; faults?: object }) => {
   if (m.type === 'summary') {
     let duplicates = 0;
     for (const n of perAddress.values()) if (n > 1) duplicates++;
@@ -25,9 +25,6 @@ process.on('message', (m: { type: string; rate?: number; faults?: object }) => {
     ses.clear();
     acceptedAt.length = 0;
     perAddress.clear();
-    process.send?.({});
-  } else if (m.type === 'rate') {
-    ses.setMaxSendRate(m.rate || undefined);
     process.send?.({});
   } else if (m.type === 'faults') {
     ses.setFaults(m.faults ?? {});

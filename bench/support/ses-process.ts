@@ -1,6 +1,6 @@
 // The local SES endpoint in its own process (forked with an IPC channel), so its CPU is counted
 // apart from the workers' and the bench's, as real SES would be on another machine.
-// Parent -> child: {type: 'summary'} | {type: 'clear'} | {type: 'rate', rate} | {type: 'faults', faults}
+// Parent -> child: {type: 'summary'} | {type: 'clear'} | {type: 'faults', faults}
 // Child -> parent: {type: 'ready', url} once listening, and one reply per request.
 import { fork } from 'node:child_process';
 import type { Faults } from '../../src/ses-local/server.ts';
@@ -22,7 +22,6 @@ export interface SesProcess {
   cpuMs(): number;
   summary(): Promise<SesSummary>;
   clear(): Promise<void>;
-  setRate(rate: number | undefined): Promise<void>;
   setFaults(faults: Faults): Promise<void>;
   close(): Promise<void>;
 }
@@ -50,7 +49,6 @@ export async function startSesProcess(): Promise<SesProcess> {
     cpuMs: () => processCpuMs(pid) ?? 0,
     summary: () => ask<SesSummary>({ type: 'summary' }),
     clear: async () => void (await ask({ type: 'clear' })),
-    setRate: async (rate) => void (await ask({ type: 'rate', rate: rate ?? 0 })),
     setFaults: async (faults) => void (await ask({ type: 'faults', faults })),
     close: async () => {
       child.removeAllListeners('exit');
