@@ -1,6 +1,7 @@
 // The operator functions of migrations/current/3-operations.sql, called as a psql user would.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
 
@@ -316,5 +317,91 @@ test.serial(
       [other],
     );
     t.is(jobs.n, 10_000);
+  },
+);
+
+test.serial(
+  'a job taken while its paused campaign is being resumed waits for the resume, then claims',
+  async (t) => {
+    // graphile-worker's add_jobs clears the key of every locked job it is given (and adds a new
+    // job for it) in one statement, then upserts by key, skipping a job that is locked by then. A
+    // job a worker takes between the two keeps its key and gets no successor. Its claim must then
+    // not end it as "paused" while the resume is still committing, or its recipient would stay
+    // pending with no job and the campaign would never finish.
+    const template = await newTemplate();
+    const campaign = await createCampaign(db.pool, { template_id: template.template_id });
+    const id = campaign.campaign_id;
+    const customers = [await recipient(id, 'pending'), await recipient(id, 'pending')];
+    await one('select queue_campaign($1)', [id]);
+    await one('select pause_campaign($1)', [id]);
+    const raced = customers[0]?.customer_id;
+    const other = customers[1]?.customer_id;
+
+    const worker = await db.pool.connect();
+    const operator = await db.pool.connect();
+    const waiting = async (client: typeof worker) => {
+      const pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]
+        ?.pid;
+      return async () =>
+        (
+          await one<{ n: number }>(
+            `select count(*)::int as n from pg_stat_activity
+              where pid = $1 and wait_event_type = 'Lock'`,
+            [pid],
+          )
+        ).n === 1;
+    };
+    const workerWaits = await waiting(worker);
+    const operatorWaits = await waiting(operator);
+    try {
+      // The worker takes the job (what graphile-worker's job fetch does to it) while the
+      // operator's resume is between add_jobs' two statements: the upsert waits for the lock.
+      await worker.query('begin');
+      const locked = await worker.query(
+        `update graphile_worker._private_jobs
+            set locked_at = now(), locked_by = 'racing-worker', attempts = attempts + 1
+          where key = $1`,
+        [`send_recipient:${id}:${raced}`],
+      );
+      t.is(locked.rowCount, 1);
+      await operator.query('begin');
+      const resumed = operator.query('select resume_campaign($1) as s', [id]);
+      await waitFor(operatorWaits, { what: 'the resume to wait for the job the worker took' });
+      await worker.query('commit');
+      t.is((await resumed).rows[0]?.s, 'queued');
+      const successors = await db.pool.query(
+        `select 1 from graphile_worker.jobs where key = $1 and locked_at is null`,
+        [`send_recipient:${id}:${raced}`],
+      );
+      t.is(successors.rowCount, 0, 'the race happened: the taken job got no successor');
+
+      // The taken job claims before the resume has committed.
+      let settled = false;
+      const claim = worker
+        .query<{ outcome: string }>(
+          `select outcome from claim_recipients(array[$1]::uuid[], array[$2]::uuid[],
+                  interval '5 minutes', null)`,
+          [id, raced],
+        )
+        .finally(() => {
+          settled = true;
+        });
+      while (!settled && !(await workerWaits())) await new Promise((r) => setTimeout(r, 20));
+      await operator.query('commit');
+      t.is((await claim).rows[0]?.outcome, 'claimed', 'sent by the job that was taken');
+    } finally {
+      worker.release();
+      operator.release();
+    }
+    const available = await db.pool.query<{ key: string }>(
+      `select key from graphile_worker.jobs
+        where key like 'send_recipient:' || $1 || ':%' and locked_at is null`,
+      [id],
+    );
+    t.deepEqual(
+      available.rows.map((j) => j.key),
+      [`send_recipient:${id}:${other}`],
+      'the other pending recipient has a job no worker holds',
+    );
   },
 );
