@@ -110,3 +110,19 @@ export async function createCampaign(
   );
   return rows[0] as CampaignRow;
 }
+
+/** A new customer as a recipient of the campaign, in the given status (attempted once). */
+export async function createRecipient(
+  db: Db,
+  campaignId: string,
+  status: string,
+  overrides: { email?: string; attemptAt?: string } = {},
+): Promise<CustomerRow> {
+  const customer = await createCustomer(db, overrides.email ? { email: overrides.email } : {});
+  await db.query(
+    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at, attempt_count)
+     values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), 1)`,
+    [campaignId, customer.customer_id, customer.email, status, overrides.attemptAt ?? null],
+  );
+  return customer;
+}

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -25,18 +25,12 @@ async function one<T>(sql: string, params: unknown[] = []): Promise<T> {
   return rows[0] as T;
 }
 
-async function recipient(
+function recipient(
   campaignId: string,
   status: string,
   overrides: { email?: string; attemptAt?: string } = {},
 ) {
-  const customer = await createCustomer(db.pool, overrides.email ? { email: overrides.email } : {});
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at, attempt_count)
-     values ($1, $2, $3, $4, coalesce($5::timestamptz, now()), 1)`,
-    [campaignId, customer.customer_id, customer.email, status, overrides.attemptAt ?? null],
-  );
-  return customer;
+  return createRecipient(db.pool, campaignId, status, overrides);
 }
 
 test('email_problem accepts sendable addresses and names one reason for each bad one', async (t) => {
