@@ -2,17 +2,25 @@
 // 1. Unlocks jobs held by worker processes that have no database connection any more (SIGKILL).
 // 2. Declares claims older than the lease in_doubt (SendEmail may or may not have happened).
 // 3. Marks campaigns with nothing left to send done.
+// 4. Once no send job is left that could still run, queues the pending recipients of queued and
+//    sending campaigns again: their jobs were lost (deleted by hand, or a race), and without this
+//    the campaign would never be done.
 // Payload: none (graphile-worker cron passes {_cron: ...}; ignored). Rerun-safe: every step is a
-// conditional UPDATE. Enqueues nothing itself; unlocked jobs simply run again.
+// conditional UPDATE or a keyed enqueue; unlocked jobs simply run again.
 import { z } from 'zod';
 import { defineTask } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
 
 export default function createSweep(deps: TaskDeps) {
   return defineTask('sweep', z.unknown(), async (_payload, helpers) => {
-    const { rows } = await deps.pool.query<{ released: number; expired: number }>(
+    const { rows } = await deps.pool.query<{
+      released: number;
+      expired: number;
+      requeued: number;
+    }>(
       `select public.release_dead_workers() as released,
-              public.sweep_send_claims(make_interval(secs => $1)) as expired`,
+              public.sweep_send_claims(make_interval(secs => $1)) as expired,
+              public.requeue_orphaned_recipients() as requeued`,
       [deps.config.sendClaimLeaseSeconds],
     );
     const result = rows[0];
@@ -20,6 +28,12 @@ export default function createSweep(deps: TaskDeps) {
       helpers.logger.warn(
         `sweep: released jobs of ${result.released} dead worker process(es); ` +
           `${result.expired} expired claim(s) now in_doubt`,
+      );
+    }
+    if (result && result.requeued > 0) {
+      helpers.logger.warn(
+        `sweep: ${result.requeued} pending recipient(s) of queued or sending campaigns had no ` +
+          'send job left; queued them again',
       );
     }
   });

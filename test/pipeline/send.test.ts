@@ -1,6 +1,7 @@
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
 import {
+  campaignStatus,
   deliveriesByAddress,
   duplicates,
   generate,
@@ -84,6 +85,48 @@ test('duplicate send_recipient jobs inserted by hand for sent recipients send no
   );
   t.is(p.ses.sendCallCount(), 100);
   t.deepEqual(duplicates(p.ses), []);
+});
+
+test('a campaign whose send jobs were deleted by hand is still done: the sweep queues them again', async (t) => {
+  const p = await startPipeline(t);
+  await seedCustomers(p.db, { active: 100 });
+  await p.startWorker();
+  const campaignId = await generate(p.db, { send: false });
+  // Queued, and half of its jobs gone before any worker could see them.
+  const client = await p.db.pool.connect();
+  try {
+    await client.query('begin');
+    await client.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
+      campaignId,
+    ]);
+    const { rows } = await client.query<{ n: number }>(
+      `select count(*)::int as n from graphile_worker.complete_jobs(array(
+         select id from graphile_worker.jobs
+          where key like 'send_recipient:' || $1 || ':%' order by key limit 50))`,
+      [campaignId],
+    );
+    t.is(rows[0]?.n, 50);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  await waitFor(async () => p.ses.sent().length >= 50, { what: 'the jobs left to run' });
+  await waitFor(
+    async () =>
+      (
+        await p.db.pool.query(
+          `select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`,
+        )
+      ).rowCount === 0,
+    { what: 'the queue to drain' },
+  );
+  t.is(await campaignStatus(p.db, campaignId), 'sending', 'stuck with 50 pending');
+  // The worker's cron runs the sweep every minute; here at once.
+  await p.db.pool.query(`select graphile_worker.add_job('sweep')`);
+  await waitForDone(p.db, campaignId);
+  t.is(deliveriesByAddress(p.ses).size, 100);
+  t.deepEqual(duplicates(p.ses), []);
+  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 100 });
 });
 
 test('a campaign whose every recipient is suppressed is done without sending', async (t) => {
