@@ -157,6 +157,19 @@ export async function waitForDone(db: TestDatabase, campaignId: string, timeoutM
   });
 }
 
+/** Until no send_recipient job is left in the queue (waiting, retrying or running). */
+export async function waitForNoSendJobs(db: TestDatabase): Promise<void> {
+  await waitFor(
+    async () =>
+      (
+        await db.pool.query(
+          `select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`,
+        )
+      ).rowCount === 0,
+    { what: 'no send_recipient job left' },
+  );
+}
+
 export async function statusCounts(
   db: TestDatabase,
   campaignId: string,

@@ -9,6 +9,7 @@ import {
   startPipeline,
   statusCounts,
   waitForDone,
+  waitForNoSendJobs,
 } from './harness.ts';
 
 test('every eligible customer gets exactly one email with 3 worker processes', async (t) => {
@@ -74,15 +75,7 @@ test('duplicate send_recipient jobs inserted by hand for sent recipients send no
       where campaign_id = $1`,
     [campaignId],
   );
-  await waitFor(
-    async () =>
-      (
-        await p.db.pool.query(
-          `select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`,
-        )
-      ).rowCount === 0,
-    { what: 'duplicate jobs drained' },
-  );
+  await waitForNoSendJobs(p.db);
   t.is(p.ses.sendCallCount(), 100);
   t.deepEqual(duplicates(p.ses), []);
 });
@@ -111,15 +104,7 @@ test('a campaign whose send jobs were deleted by hand is still done: the sweep q
     client.release();
   }
   await waitFor(async () => p.ses.sent().length >= 50, { what: 'the jobs left to run' });
-  await waitFor(
-    async () =>
-      (
-        await p.db.pool.query(
-          `select 1 from graphile_worker.jobs where task_identifier = 'send_recipient'`,
-        )
-      ).rowCount === 0,
-    { what: 'the queue to drain' },
-  );
+  await waitForNoSendJobs(p.db);
   t.is(await campaignStatus(p.db, campaignId), 'sending', 'stuck with 50 pending');
   // The worker's cron runs the sweep every minute; here at once.
   await p.db.pool.query(`select graphile_worker.add_job('sweep')`);
