@@ -1,25 +1,13 @@
-// SES renders templates with Handlebars. This covers the part campaigns use: `{{name}}`,
-// `{{a.b}}` and `{{{name}}}`. Like Handlebars, and therefore like SES, `{{name}}` is HTML-escaped
-// in every part, the subject and text included; `{{{name}}}` inserts the value as is. Missing
+// SES renders templates with Handlebars but does not escape HTML ("Advanced email
+// personalization", Amazon SES developer guide: the sender escapes user data itself). This covers
+// the part campaigns use: `{{name}}`, `{{a.b}}` and `{{{name}}}`, and like SES both insert the
+// value as is, in every part. Tests therefore see what real inboxes would: raw data in an HtmlPart
+// is markup (mailer sends escaped `_html` twins instead, src/ses/template-data.ts). Missing
 // values render empty. Block helpers, partials and comments are left in place untouched, so a
 // test that relies on them sees the unrendered markup instead of a silently wrong guess.
 
 const EXPRESSION = /\{\{\{\s*([^{}]*?)\s*\}\}\}|\{\{\s*([^{}]*?)\s*\}\}/g;
 const PATH = /^[A-Za-z0-9_$-]+(?:\.[A-Za-z0-9_$-]+)*$/;
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#x27;',
-  '`': '&#x60;',
-  '=': '&#x3D;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`=]/g, (char) => ESCAPES[char] ?? char);
-}
 
 function lookup(data: Record<string, unknown>, path: string): unknown {
   let value: unknown = data;
@@ -36,10 +24,9 @@ function stringify(value: unknown): string {
 }
 
 export function renderTemplate(source: string, data: Record<string, unknown>): string {
-  return source.replace(EXPRESSION, (whole, rawPath?: string, escapedPath?: string) => {
-    const path = rawPath ?? escapedPath ?? '';
+  return source.replace(EXPRESSION, (whole, triplePath?: string, doublePath?: string) => {
+    const path = triplePath ?? doublePath ?? '';
     if (!PATH.test(path)) return whole;
-    const value = stringify(lookup(data, path));
-    return rawPath === undefined ? escapeHtml(value) : value;
+    return stringify(lookup(data, path));
   });
 }

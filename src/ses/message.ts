@@ -1,8 +1,10 @@
 // Builds the SendEmail request for one recipient. Every message carries RFC 8058 one-click
 // unsubscribe headers (Gmail and Yahoo require them for bulk mail) and tags that let SES events
-// find their recipient even without a message id.
+// find their recipient even without a message id. SES templates get each value with its
+// HTML-escaped `_html` twin, since SES does not escape (src/ses/template-data.ts).
 import type { SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import type { RenderedEmail } from './render.ts';
+import { sesTemplateData } from './template-data.ts';
 
 export interface OutgoingEmail {
   from: string;
@@ -30,7 +32,7 @@ export function buildSendEmailInput(email: OutgoingEmail): SendEmailCommandInput
         ? {
             Template: {
               TemplateName: content.templateName,
-              TemplateData: JSON.stringify(content.templateData),
+              TemplateData: JSON.stringify(sesTemplateData(content.templateData)),
               Headers,
             },
           }

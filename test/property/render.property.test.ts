@@ -4,7 +4,10 @@
 // escaped (it decodes back to exactly the customer's data, and no raw <, >, quote or backtick
 // from the data survives); the subject never gets a line break (no header injection); the text
 // body carries the data as it is; and data is never compiled as template syntax.
-import { SendEmailCommand } from '@aws-sdk/client-sesv2';
+// The same data through the `ses` provider (a template stored in the local SES, which like SES
+// does not escape): its HtmlPart uses the escaped `_html` twins, so the HTML decodes back to the
+// data with no markup from it, and the subject and text show the data as written.
+import { CreateEmailTemplateCommand, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
 import { loadConfig } from '../../src/config.ts';
@@ -24,6 +27,9 @@ let templateId: string;
 
 const HTML =
   '<p title="{{name}}">Hello {{name}} from {{company}}</p><a href="{{unsubscribe_url}}">stop</a>';
+const SES_HTML =
+  '<p title="{{name_html}}">Hello {{name_html}} from {{company_html}}</p>' +
+  '<a href="{{unsubscribe_url_html}}">stop</a>';
 test.before(async () => {
   db = await createTestDatabase();
   ses = await startLocalSes();
@@ -35,6 +41,16 @@ test.before(async () => {
     text: 'Hello {{name}} from {{company}}',
   });
   templateId = template.template_id;
+  await client.send(
+    new CreateEmailTemplateCommand({
+      TemplateName: 'weekly-ses',
+      TemplateContent: {
+        Subject: 'Hi {{name}} at {{company}}',
+        Html: SES_HTML,
+        Text: 'Hello {{name}} from {{company}}',
+      },
+    }),
+  );
 });
 test.after.always(async () => {
   client?.destroy();
@@ -82,8 +98,7 @@ testProp(
       company,
       unsubscribe_url: 'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000',
     });
-    const before = ses.sent().length;
-    await client.send(
+    const { MessageId } = await client.send(
       new SendEmailCommand(
         buildSendEmailInput({
           from: 'Mailer <mailer@example.com>',
@@ -97,7 +112,7 @@ testProp(
         }),
       ),
     );
-    const message = ses.sent()[before];
+    const message = ses.sent().find((m) => m.messageId === MessageId);
     if (!message) return t.fail('SES received nothing');
 
     const match =
@@ -117,6 +132,48 @@ testProp(
       ['List-Unsubscribe', 'List-Unsubscribe-Post'],
       'no header came from the data',
     );
+  },
+  { numRuns: runs(200) },
+);
+
+const UNSUBSCRIBE_URL = 'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000';
+
+testProp(
+  'through an ses template, customer data is escaped in HTML and as written in subject and text',
+  [hostile, hostile],
+  async (t, name, company) => {
+    const { MessageId } = await client.send(
+      new SendEmailCommand(
+        buildSendEmailInput({
+          from: 'Mailer <mailer@example.com>',
+          to: 'reader@example.com',
+          campaignId: '00000000-0000-4000-8000-000000000001',
+          customerId: '00000000-0000-4000-8000-000000000002',
+          unsubscribeUrl: UNSUBSCRIBE_URL,
+          configurationSet: undefined,
+          content: {
+            kind: 'ses',
+            templateName: 'weekly-ses',
+            templateData: { name, company, unsubscribe_url: UNSUBSCRIBE_URL },
+          },
+        }),
+      ),
+    );
+    const message = ses.sent().find((m) => m.messageId === MessageId);
+    if (!message) return t.fail('SES received nothing');
+
+    const match =
+      /^<p title="([^<>"'`]*)">Hello ([^<>"'`]*) from ([^<>"'`]*)<\/p><a href="([^"]*)">stop<\/a>$/.exec(
+        message.html ?? '',
+      );
+    t.truthy(match, `the HTML keeps its shape: ${message.html}`);
+    t.is(decode(match?.[1] ?? ''), name);
+    t.is(decode(match?.[2] ?? ''), name);
+    t.is(decode(match?.[3] ?? ''), company);
+    t.is(decode(match?.[4] ?? ''), UNSUBSCRIBE_URL);
+
+    t.is(message.subject, `Hi ${name} at ${company}`);
+    t.is(message.text, `Hello ${name} from ${company}`);
   },
   { numRuns: runs(200) },
 );

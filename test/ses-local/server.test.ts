@@ -90,9 +90,9 @@ test('renders a stored template with the template data so the read-back shows th
     }),
   );
   t.like(ses.sent()[0], {
-    subject: 'Hi Ann &amp; Bo, week 12',
-    text: 'Dear Ann &amp; Bo from Oslo',
-    html: '<p>Ann &amp; Bo</p><hr>',
+    subject: 'Hi Ann & Bo, week 12',
+    text: 'Dear Ann & Bo from Oslo',
+    html: '<p>Ann & Bo</p><hr>',
     templateName: 'weekly',
     templateData: { name: 'Ann & Bo', week: 12 },
     headers: [{ name: 'List-Unsubscribe', value: '<mailto:u@example.com>' }],
