@@ -1,7 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import {
+  CreateEmailTemplateCommand,
+  DeleteEmailTemplateCommand,
+  GetEmailTemplateCommand,
+  SESv2Client,
+  UpdateEmailTemplateCommand,
+} from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -9,19 +15,31 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 let db: TestDatabase;
 let ses: LocalSes;
+let sesClient: SESv2Client;
 let dir: string;
 test.before(async () => {
   db = await createTestDatabase();
   ses = await startLocalSes();
+  sesClient = new SESv2Client({
+    region: 'us-east-1',
+    endpoint: ses.url,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   dir = await mkdtemp(join(tmpdir(), 'mailer-templates-'));
   await writeFile(
     join(dir, 'body.html'),
     '<p>Hello {{name}}</p><a href="{{unsubscribe_url}}">x</a>',
   );
+  // The same body for an SES template: SES does not escape, so HTML uses the _html twins.
+  await writeFile(
+    join(dir, 'ses-body.html'),
+    '<p>Hello {{name_html}}</p><a href="{{unsubscribe_url_html}}">x</a>',
+  );
   await writeFile(join(dir, 'body.txt'), 'Hello {{name}}');
   await writeFile(join(dir, 'broken.html'), '<p>Hello {{#if name}}</p>');
 });
 test.after.always(async () => {
+  sesClient?.destroy();
   await ses?.close();
   await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
@@ -105,20 +123,18 @@ test('an ses template is created in SES with its files, or only registered witho
       '--subject',
       'Week 2, {{name}}',
       '--html',
-      join(dir, 'body.html'),
+      join(dir, 'ses-body.html'),
     ],
     env(),
   );
   t.is(created.code, 0, created.stderr);
   t.regex(created.stdout, /created in SES as weekly-2/);
-  const client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  t.teardown(() => client.destroy());
-  const stored = await client.send(new GetEmailTemplateCommand({ TemplateName: 'weekly-2' }));
+  const stored = await sesClient.send(new GetEmailTemplateCommand({ TemplateName: 'weekly-2' }));
   t.is(stored.TemplateContent?.Subject, 'Week 2, {{name}}');
+  t.is(
+    stored.TemplateContent?.Html,
+    '<p>Hello {{name_html}}</p><a href="{{unsubscribe_url_html}}">x</a>',
+  );
 
   // The same SES name again: SES refuses, and no database row is left behind.
   const again = await runCli(
@@ -134,6 +150,13 @@ test('an ses template is created in SES with its files, or only registered witho
   t.regex(again.stderr, /CreateEmailTemplate weekly-2/);
   t.is((await templates(2)).length, 1);
 
+  // Registering (no files) a template that exists in SES and escapes its HTML.
+  await sesClient.send(
+    new CreateEmailTemplateCommand({
+      TemplateName: 'made-in-console',
+      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
+    }),
+  );
   const registered = await runCli(
     [
       'templates',
@@ -187,6 +210,110 @@ test('bad input is refused with exit 2 before anything is stored', async (t) => 
   t.regex(unknown.stderr, /no template 3\/9/);
   const malformed = await runCli(['templates', 'activate', 'latest'], env());
   t.is(malformed.code, 2);
+});
+
+// The new tests share week 4 and run at the same time, so they find their rows by SES name.
+async function byName(name: string) {
+  const { rows } = await db.pool.query<{ is_active: boolean; provider: string }>(
+    'select is_active, provider from templates where provider_template_name = $1',
+    [name],
+  );
+  return rows;
+}
+
+test('an ses --html file that outputs raw variables is refused, naming their _html twins', async (t) => {
+  const html = join(dir, 'raw.html');
+  await writeFile(html, '<p>Hello {{name}} of {{{company}}}, {{country_html}}</p>');
+  const args = ['templates', 'add', '--provider', 'ses', '--week', '4', '--subject', 'Hi {{name}}'];
+  const refused = await runCli([...args, '--name', 'raw-4', '--html', html], env());
+  t.is(refused.code, 2, refused.stderr);
+  t.regex(refused.stderr, /--html uses raw variables name, company; .*use name_html, company_html/);
+  t.deepEqual(await byName('raw-4'), []);
+  await t.throwsAsync(sesClient.send(new GetEmailTemplateCommand({ TemplateName: 'raw-4' })), {
+    name: 'NotFoundException',
+  });
+
+  const accepted = await runCli(
+    [...args, '--name', 'safe-4', '--html', join(dir, 'ses-body.html')],
+    env(),
+  );
+  t.is(accepted.code, 0, accepted.stderr);
+  t.regex(accepted.stdout, /week 4 version \d+, active; created in SES as safe-4/);
+  t.deepEqual(await byName('safe-4'), [{ is_active: true, provider: 'ses' }]);
+});
+
+test('registering or activating an ses template that is missing in SES or unsafe is refused', async (t) => {
+  const register = (name: string) =>
+    runCli(
+      [
+        'templates',
+        'add',
+        '--provider',
+        'ses',
+        '--week',
+        '4',
+        '--name',
+        name,
+        '--inactive',
+        '--json',
+      ],
+      env(),
+    );
+  const missing = await register('not-in-ses');
+  t.is(missing.code, 2, missing.stderr);
+  t.regex(missing.stderr, new RegExp(`SES template not-in-ses does not exist in ${ses.url}`));
+
+  await sesClient.send(
+    new CreateEmailTemplateCommand({
+      TemplateName: 'raw-in-ses',
+      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name}} at {{company}}</p>' },
+    }),
+  );
+  const raw = await register('raw-in-ses');
+  t.is(raw.code, 2, raw.stderr);
+  t.regex(
+    raw.stderr,
+    /SES template raw-in-ses: HtmlPart uses raw variables name, company; use name_html, company_html/,
+  );
+  t.deepEqual([...(await byName('not-in-ses')), ...(await byName('raw-in-ses'))], []);
+
+  // A template that was fine when registered, then changed or deleted in SES.
+  await sesClient.send(
+    new CreateEmailTemplateCommand({
+      TemplateName: 'week-3',
+      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
+    }),
+  );
+  const ok = await register('week-3');
+  t.is(ok.code, 0, ok.stderr);
+  const { template_id: id } = JSON.parse(ok.stdout) as { template_id: string };
+  t.deepEqual(await byName('week-3'), [{ is_active: false, provider: 'ses' }]);
+
+  await sesClient.send(
+    new UpdateEmailTemplateCommand({
+      TemplateName: 'week-3',
+      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{{name}}}</p>' },
+    }),
+  );
+  const unsafe = await runCli(['templates', 'activate', id], env());
+  t.is(unsafe.code, 2, unsafe.stderr);
+  t.regex(unsafe.stderr, /SES template week-3: HtmlPart uses raw variables name; use name_html/);
+
+  await sesClient.send(new DeleteEmailTemplateCommand({ TemplateName: 'week-3' }));
+  const gone = await runCli(['templates', 'activate', id], env());
+  t.is(gone.code, 2, gone.stderr);
+  t.regex(gone.stderr, /SES template week-3 does not exist/);
+  t.deepEqual(await byName('week-3'), [{ is_active: false, provider: 'ses' }]);
+
+  await sesClient.send(
+    new CreateEmailTemplateCommand({
+      TemplateName: 'week-3',
+      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
+    }),
+  );
+  const fixed = await runCli(['templates', 'activate', id], env());
+  t.is(fixed.code, 0, fixed.stderr);
+  t.deepEqual(await byName('week-3'), [{ is_active: true, provider: 'ses' }]);
 });
 
 for (const command of [

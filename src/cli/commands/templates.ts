@@ -1,5 +1,9 @@
 // `mailer templates add|list|activate|deactivate`: template versions per week of the month.
+// SES does not escape template values in HTML, so an SES template's HtmlPart may only output the
+// escaped `_html` twins (src/ses/template-variables.ts): `add` refuses an --html file that breaks
+// the rule, and registering or activating an SES template checks the template SES holds.
 import { readFile } from 'node:fs/promises';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import { type Command, InvalidArgumentError } from 'commander';
 import type pg from 'pg';
 import type { CliContext } from '../context.ts';
@@ -49,28 +53,63 @@ async function checkSyntax(parts: Record<string, string | undefined>): Promise<v
   }
 }
 
-// Creates the SES template (CreateEmailTemplate) inside the caller's transaction window: if SES
-// refuses, the database row is rolled back with it.
-async function createSesTemplate(ctx: CliContext, flags: AddFlags, content: Content) {
+// The SES the template lives in. Without SES_ENDPOINT or credentials connectSes falls back to a
+// local SES in this process, where creating or checking a template would prove nothing.
+async function withSes<T>(
+  ctx: CliContext,
+  noSes: string,
+  action: (client: SESv2Client) => Promise<T>,
+): Promise<T> {
   const { connectSes } = await import('../../ses/client.ts');
-  const { CreateEmailTemplateCommand } = await import('@aws-sdk/client-sesv2');
   const ses = await connectSes(ctx.config, ctx.logger);
   try {
     if (!ctx.config.ses.endpoint && ses.endpoint) {
-      throw new UsageError(
-        'no SES to create the template in: set SES_ENDPOINT or provide AWS credentials ' +
-          '(or omit --html/--text to register a template that already exists in SES)',
-      );
+      throw new UsageError(`${noSes}: set SES_ENDPOINT or provide AWS credentials`);
     }
-    await ses.client.send(
-      new CreateEmailTemplateCommand({
-        TemplateName: flags.name,
-        TemplateContent: { Subject: content.subject, Html: content.html, Text: content.text },
-      }),
-    );
+    return await action(ses.client);
   } finally {
     await ses.close();
   }
+}
+
+// Creates the SES template (CreateEmailTemplate) inside the caller's transaction window: if SES
+// refuses, the database row is rolled back with it.
+async function createSesTemplate(ctx: CliContext, flags: AddFlags, content: Content) {
+  const { CreateEmailTemplateCommand } = await import('@aws-sdk/client-sesv2');
+  await withSes(
+    ctx,
+    'no SES to create the template in (omit --html/--text to register a template that ' +
+      'already exists in SES)',
+    (client) =>
+      client.send(
+        new CreateEmailTemplateCommand({
+          TemplateName: flags.name,
+          TemplateContent: { Subject: content.subject, Html: content.html, Text: content.text },
+        }),
+      ),
+  );
+}
+
+// An SES template that is registered or activated must exist in SES and escape its HTML; each
+// problem is one line of the refusal (exit 2), and nothing is stored or changed.
+async function requireSafeSesTemplate(ctx: CliContext, name: string): Promise<void> {
+  const { checkSesTemplate } = await import('../../ses/template-check.ts');
+  const problems = await withSes(ctx, `no SES to check template ${name} in`, (client) =>
+    checkSesTemplate(client, name),
+  );
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
+}
+
+// The rule for an --html file of an SES template, checked before anything is created.
+async function refuseRawHtmlVariables(html: string | undefined): Promise<void> {
+  if (html === undefined) return;
+  const { htmlTwin, rawHtmlVariables } = await import('../../ses/template-variables.ts');
+  const raw = rawHtmlVariables(html);
+  if (raw.length === 0) return;
+  throw new UsageError(
+    `--html uses raw variables ${raw.join(', ')}; SES does not escape HTML, so use ` +
+      `${raw.map(htmlTwin).join(', ')} (the escaped twins mailer sends)`,
+  );
 }
 
 interface Content {
@@ -100,8 +139,10 @@ async function addAction(flags: AddFlags): Promise<void> {
     '--html': content.html,
     '--text': content.text,
   });
+  if (flags.provider === 'ses') await refuseRawHtmlVariables(content.html);
   const { addTemplate } = await import('../../queries/templates.ts');
   await withDatabase(async (pool, ctx) => {
+    if (flags.provider === 'ses' && !hasBody) await requireSafeSesTemplate(ctx, flags.name ?? '');
     const client = await pool.connect();
     try {
       await client.query('begin');
@@ -192,6 +233,14 @@ async function activateAction(ref: string): Promise<void> {
   await withDatabase(async (pool, ctx) => {
     const id = await resolveTemplate(pool, ref);
     if (!id) return;
+    const { rows } = await pool.query<{ provider: string; provider_template_name: string }>(
+      'select provider, provider_template_name from public.templates where template_id = $1',
+      [id],
+    );
+    const template = rows[0];
+    if (template?.provider === 'ses') {
+      await requireSafeSesTemplate(ctx, template.provider_template_name);
+    }
     const deactivated = await activateTemplate(pool, id);
     ctx.logger.info({ template_id: id }, 'template activated');
     print(
