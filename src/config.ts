@@ -29,8 +29,14 @@ const envSchema = z.object({
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
   EMBEDDED_PG_PORT: positiveInt(54329),
   EMBEDDED_PG_DIR: optionalString,
-  SES_ENDPOINT: optionalString.pipe(z.url().optional()),
-  AWS_REGION: z.string().trim().min(1).default('us-east-1'),
+  // `local`: the local SES endpoint started in this process (demo, tests, trying it out). A URL:
+  // that endpoint, with credentials from the AWS chain (a loopback URL is taken to be a local SES).
+  SES_ENDPOINT: optionalString.pipe(z.union([z.literal('local'), z.url()]).optional()),
+  // Read by the AWS SDK itself (region chain, service endpoints); here only to tell whether the
+  // endpoint is local and to name them in messages.
+  AWS_REGION: optionalString,
+  AWS_ENDPOINT_URL_SESV2: optionalString.pipe(z.url().optional()),
+  AWS_ENDPOINT_URL: optionalString.pipe(z.url().optional()),
   MAIL_FROM: z.string().trim().min(3).default('Mailer <mailer@example.com>'),
   SES_CONFIGURATION_SET: optionalString,
   // Sends per second across all workers. Unset: ask SES GetAccount. 0: no pacing at all.
@@ -38,6 +44,9 @@ const envSchema = z.object({
   SES_TIMEOUT_MS: positiveInt(15_000),
   // A claimed recipient with no recorded outcome after this long is declared in doubt.
   SEND_CLAIM_LEASE_SECONDS: positiveInt(120),
+  // A campaign whose last 100 sends (in one worker process) were refused by SES above this
+  // fraction is paused; see src/worker/failure-guard.ts.
+  SEND_FAILURE_MAX_RATE: z.coerce.number().gt(0).max(1).default(0.1),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:3000'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   // `mailer serve`: longest wait for a database connection, and statement_timeout of its queries.
@@ -85,14 +94,19 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly embeddedPg: { readonly port: number; readonly dir: string | undefined };
   readonly ses: {
+    /** SES_ENDPOINT as given: 'local', a URL, or unset (the SDK's own endpoint chain). */
     readonly endpoint: string | undefined;
-    readonly region: string;
+    /** AWS_ENDPOINT_URL_SESV2, else AWS_ENDPOINT_URL: the SDK uses it when SES_ENDPOINT is unset. */
+    readonly sdkEndpoint: string | undefined;
+    /** AWS_REGION; unset: the SDK's chain (profile). */
+    readonly region: string | undefined;
     readonly from: string;
     readonly configurationSet: string | undefined;
     readonly maxSendRate: number | undefined;
     readonly timeoutMs: number;
   };
   readonly sendClaimLeaseSeconds: number;
+  readonly sendFailureMaxRate: number;
   readonly publicUrl: string;
   readonly port: number;
   readonly sns: { readonly topicArns: readonly string[]; readonly trustLocalCert: boolean };
@@ -136,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPg: { port: e.EMBEDDED_PG_PORT, dir: e.EMBEDDED_PG_DIR },
     ses: {
       endpoint: e.SES_ENDPOINT,
+      sdkEndpoint: e.AWS_ENDPOINT_URL_SESV2 ?? e.AWS_ENDPOINT_URL,
       region: e.AWS_REGION,
       from: e.MAIL_FROM,
       configurationSet: e.SES_CONFIGURATION_SET,
@@ -143,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.SES_TIMEOUT_MS,
     },
     sendClaimLeaseSeconds: e.SEND_CLAIM_LEASE_SECONDS,
+    sendFailureMaxRate: e.SEND_FAILURE_MAX_RATE,
     publicUrl: e.PUBLIC_URL.replace(/\/+$/, ''),
     port: e.PORT,
     httpDbTimeoutMs: e.HTTP_DB_TIMEOUT_MS,

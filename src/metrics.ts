@@ -17,7 +17,7 @@ export function createMetrics(pool: pg.Pool): Metrics {
   const registry = new Registry();
   const sends = new Counter({
     name: 'mailer_sends_total',
-    help: 'send_recipient outcomes in this process (sent, failed, in_doubt, released, skipped)',
+    help: 'send_recipient outcomes in this process (sent, failed, in_doubt, released, paused)',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });

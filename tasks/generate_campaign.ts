@@ -6,7 +6,8 @@
 // Enqueues: one send_recipient per pending recipient, via the campaigns status trigger.
 import { z } from 'zod';
 import { generateCampaign } from '../src/queries/campaigns.ts';
-import { defineTask } from '../src/worker/define.ts';
+import { publicUrlProblem } from '../src/ses/target.ts';
+import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
 
 export const generateCampaignPayload = z.object({
@@ -22,6 +23,8 @@ export const generateCampaignPayload = z.object({
 
 export default function createGenerateCampaign(deps: TaskDeps) {
   return defineTask('generate_campaign', generateCampaignPayload, async (payload, helpers) => {
+    const problem = publicUrlProblem(deps.config);
+    if (problem) throw new PermanentJobError(`generate_campaign: ${problem}`);
     const campaign = await generateCampaign(deps.pool, {
       weekOfMonth: payload.week_of_month,
       generatedDate: payload.generated_date ?? new Date().toISOString().slice(0, 10),

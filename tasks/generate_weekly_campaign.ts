@@ -12,6 +12,7 @@
 //   template, then `mailer jobs retry ID`).
 import { z } from 'zod';
 import { generateCampaign } from '../src/queries/campaigns.ts';
+import { publicUrlProblem } from '../src/ses/target.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
 
@@ -41,6 +42,8 @@ export default function createGenerateWeeklyCampaign(deps: TaskDeps) {
       );
       return;
     }
+    const problem = publicUrlProblem(deps.config);
+    if (problem) throw new PermanentJobError(`generate_weekly_campaign: ${problem}`);
     try {
       const campaign = await generateCampaign(deps.pool, {
         weekOfMonth: week,

@@ -8,8 +8,12 @@
 // MAX_PACED_IN_FLIGHT paced jobs of a process hold or reserve a slot at once; the others wait.
 // Claims and outcomes of the jobs running at the same moment in this process share a statement
 // and a commit (src/queries/send-batches.ts); each job still waits for its own claim's commit.
-// Enqueues: a fresh send_recipient at a later run_at when SES refused to take the message now
-// (throttling, 5xx); that happens inside record_send_outcomes, in the same transaction.
+// SES errors are judged by their scope (src/ses/errors.ts): the recipient's own refusal fails it;
+// an account or configuration error puts it back to pending and pauses its campaign with the
+// reason (record_send_outcomes); an outage (refused connection, throttling) opens this process's
+// circuit breaker, so the other sends wait in admit() instead of each failing, and the recipient
+// gets a new job at the end of the back-off; an ambiguous answer (timeout, 5xx) leaves it in doubt.
+// Enqueues: that new send_recipient, inside record_send_outcomes, in the same transaction.
 // Fails permanently (no retries) for a malformed payload or a recipient that does not exist.
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { JobHelpers } from 'graphile-worker';
@@ -17,18 +21,20 @@ import { z } from 'zod';
 import { maskEmails } from '../src/logger.ts';
 import { createSendBatches } from '../src/queries/send-batches.ts';
 import {
+  autoPauseCampaign,
   finishCampaignIfComplete,
-  pauseAllSendingCampaigns,
   type RecipientKey,
   reserveSendSlot,
   type SendClaim,
   type SendOutcome,
 } from '../src/queries/sending.ts';
+import { createCircuitBreaker } from '../src/ses/circuit-breaker.ts';
 import { DeadlineMissedError, sendBy } from '../src/ses/client.ts';
 import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts';
 import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
+import { createFailureGuard } from '../src/worker/failure-guard.ts';
 import { createLimiter } from '../src/worker/limiter.ts';
 
 const payloadSchema = z.object({ campaign_id: z.uuid(), customer_id: z.uuid() });
@@ -62,16 +68,16 @@ async function sleepUntil(at: number): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
-function retryDelayMs(attempt: number): number {
-  const base = Math.min(60_000, 1_000 * 2 ** Math.max(0, attempt - 1));
-  return base / 2 + Math.random() * (base / 2);
-}
-
 export default function createSendRecipient(deps: TaskDeps) {
   const { pool, config, ses } = deps;
   const pacedRate = () => (deps.sendRate() ?? 0) * PACING_HEADROOM || undefined;
   // Claims and outcomes of the sends running at the same moment share one statement and commit.
   const batches = createSendBatches(pool, { leaseSeconds: config.sendClaimLeaseSeconds });
+  const breaker = createCircuitBreaker({ logger: deps.logger });
+  const failureGuard = createFailureGuard(config.sendFailureMaxRate);
+  // The last pause reason logged per campaign, so that the sends in flight when a campaign
+  // pauses for one reason log it once, not once each.
+  const pauseLogged = new Map<string, string>();
 
   async function content(claim: SendClaim): Promise<OutgoingEmail['content']> {
     const data = claim.template_data ?? {};
@@ -95,7 +101,7 @@ export default function createSendRecipient(deps: TaskDeps) {
       if (slot !== undefined) await sleepUntil(slot);
       if (deadline === undefined || Date.now() <= deadline) {
         try {
-          return await send(key, claim, claim.attempt_count ?? 1, deadline);
+          return await send(key, claim, deadline);
         } catch (error) {
           if (!(error instanceof DeadlineMissedError)) throw error;
         }
@@ -107,7 +113,6 @@ export default function createSendRecipient(deps: TaskDeps) {
   async function send(
     key: RecipientKey,
     claim: SendClaim,
-    attempt: number,
     deadline: number | undefined,
   ): Promise<SendOutcome> {
     let email: OutgoingEmail;
@@ -129,32 +134,80 @@ export default function createSendRecipient(deps: TaskDeps) {
       const input = buildSendEmailInput(email);
       if (deadline !== undefined) sendBy(input, deadline);
       const result = await ses.send(new SendEmailCommand(input));
+      breaker.succeeded();
       return { outcome: 'sent', messageId: result.MessageId ?? 'unknown' };
     } catch (error) {
       if (error instanceof DeadlineMissedError) throw error;
-      const kind = classifySendError(error);
+      deps.metrics.sesErrors.inc({ name: errorName(error) });
       const message = errorMessage(error);
-      if (kind === 'rejected') return { outcome: 'failed', error: message };
-      if (kind === 'unknown') return { outcome: 'in_doubt', error: message };
-      if (kind === 'account_paused') {
-        const paused = await pauseAllSendingCampaigns(pool);
-        deps.logger.fatal(
-          { err: error, sesError: errorName(error), pausedCampaigns: paused },
-          'SES refuses to send for this account: every sending campaign is PAUSED. ' +
-            'Fix the account, then set the campaigns back to queued.',
+      switch (classifySendError(error, config.ses.from)) {
+        case 'recipient':
+          breaker.succeeded();
+          return { outcome: 'failed', error: message };
+        case 'configuration':
+          breaker.succeeded();
+          return { outcome: 'paused', error: `SES: ${message}` };
+        case 'outage':
+          breaker.failed(message);
+          return { outcome: 'released', error: message, retryAt: breaker.retryAt() };
+        case 'ambiguous':
+          breaker.failed(message);
+          return { outcome: 'in_doubt', error: message };
+      }
+    }
+  }
+
+  // After the outcome is recorded: logs what an operator must know (once per campaign pause),
+  // and lets the failure-rate guard pause a campaign SES keeps refusing.
+  async function afterOutcome(key: RecipientKey, outcome: SendOutcome, log: JobHelpers['logger']) {
+    const campaign = key.campaign_id;
+    deps.metrics.sends.inc({ outcome: outcome.outcome });
+    if (outcome.outcome === 'paused') {
+      if (pauseLogged.get(campaign) !== outcome.error) {
+        pauseLogged.set(campaign, outcome.error);
+        deps.logger.error(
+          { campaign_id: campaign, reason: maskEmails(outcome.error) },
+          'campaign PAUSED: SES refuses to send for an account or configuration reason; fix it, ' +
+            'then resume the campaign (recipients are pending, none failed)',
         );
       }
-      return {
-        outcome: 'released',
-        error: message,
-        retryAt: new Date(Date.now() + retryDelayMs(attempt)),
-      };
+      return;
+    }
+    if (outcome.outcome === 'released') {
+      log.debug(`send to ${key.customer_id} of ${campaign} released: ${outcome.error}`);
+      return;
+    }
+    if (outcome.outcome === 'in_doubt') {
+      log.warn(`send to ${key.customer_id} of ${campaign}: in doubt`, {
+        error: maskEmails(outcome.error),
+      });
+      return;
+    }
+    if (outcome.outcome === 'failed') {
+      log.warn(`send to ${key.customer_id} of ${campaign}: failed`, {
+        error: maskEmails(outcome.error),
+      });
+    }
+    const reason = failureGuard.record(campaign, outcome.outcome === 'failed');
+    if (reason && (await autoPauseCampaign(pool, campaign, reason))) {
+      deps.logger.error({ campaign_id: campaign, reason }, 'campaign PAUSED: too many sends fail');
     }
   }
 
   const pacedLimit = createLimiter(MAX_PACED_IN_FLIGHT);
 
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
+    // While SES is unavailable the whole process waits here, before taking a pacing slot or
+    // claiming anyone; after the back-off one send probes.
+    const permit = await breaker.admit(helpers.abortSignal);
+    try {
+      await paced(key, helpers);
+    } finally {
+      permit.release();
+    }
+  });
+
+  async function paced(key: RecipientKey, helpers: JobHelpers): Promise<void> {
     const rate = pacedRate();
     // Held from the slot's reservation until the request has been sent (not while recording).
     const releaseSlot = rate ? await pacedLimit.acquire() : () => undefined;
@@ -163,7 +216,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     } finally {
       releaseSlot();
     }
-  });
+  }
 
   async function sendRecipient(
     key: RecipientKey,
@@ -203,11 +256,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     const outcome = await sendPaced(key, claim, pacing);
     releaseSlot();
     const recorded = await batches.record(key, outcome);
-    if (outcome.outcome !== 'sent') {
-      log.warn(`send to ${key.customer_id} of ${key.campaign_id}: ${outcome.outcome}`, {
-        error: maskEmails(outcome.error),
-      });
-    }
+    if (recorded !== 'unchanged') await afterOutcome(key, outcome, log);
     // Only the last sends of a campaign ask whether it is done (see record_send_outcomes).
     if (recorded !== 'recorded') await finishCampaignIfComplete(pool, key.campaign_id);
   }

@@ -2,12 +2,14 @@
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
 import pg from 'pg';
+import { ConfigError } from '../config.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCustomers } from './commands/customers.ts';
 import { registerDoubt } from './commands/doubt.ts';
 import { registerJobs } from './commands/jobs.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerSes } from './commands/ses.ts';
 import { registerSesLocal } from './commands/ses-local.ts';
 import { registerStart } from './commands/start.ts';
 import { registerSuppress } from './commands/suppress.ts';
@@ -38,6 +40,7 @@ registerWorker(program);
 registerServe(program);
 registerStart(program);
 registerSesLocal(program);
+registerSes(program);
 registerCustomers(program);
 registerTemplates(program);
 registerCampaign(program);
@@ -50,7 +53,8 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
-  } else if (error instanceof UsageError) {
+  } else if (error instanceof UsageError || error instanceof ConfigError) {
+    // Bad usage, or configuration found wanting at start-up (no AWS credentials, say): one line.
     process.stderr.write(`mailer: ${error.message}\n`);
     process.exitCode = 2;
   } else {

@@ -37,6 +37,7 @@ export interface CampaignLine {
   campaign_name: string;
   generated_date: string;
   campaign_status: string;
+  pause_reason: string | null;
   campaign_created_at: Date;
   recipient_status: string | null;
   attempt_count: number | null;
@@ -94,7 +95,7 @@ export async function customerReport(
   const campaigns = (
     await db.query<CampaignLine>(
       `select c.campaign_id, c.campaign_name, c.generated_date::text as generated_date,
-              c.status as campaign_status, c.created_at as campaign_created_at,
+              c.status as campaign_status, c.pause_reason, c.created_at as campaign_created_at,
               r.recipient_status, r.attempt_count, r.last_attempt_at, r.ses_message_id, r.last_error
          from (select * from public.campaigns
                 order by generated_date desc, created_at desc limit $3) c
@@ -149,7 +150,7 @@ export function explainCampaign(line: CampaignLine, customer: CustomerRow | unde
       return 'not a recipient: customer was inactive when the campaign was generated';
     case 'pending':
       return line.campaign_status === 'paused'
-        ? 'not sent yet: the campaign is paused'
+        ? `not sent yet: the campaign is paused${line.pause_reason ? ` (${line.pause_reason})` : ''}`
         : `not sent yet (campaign ${line.campaign_status})`;
     case 'sending':
       return 'being sent right now';

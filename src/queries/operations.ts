@@ -31,6 +31,7 @@ export interface CampaignListRow {
   week_of_month: number;
   generated_date: string;
   status: string;
+  pause_reason: string | null;
   template_version: number;
   recipients: number;
   pending: number;
@@ -48,7 +49,7 @@ export async function listCampaigns(
 ): Promise<CampaignListRow[]> {
   const { rows } = await db.query<CampaignListRow>(
     `select c.campaign_id, c.campaign_name, c.week_of_month, c.generated_date::text, c.status,
-            t.version as template_version,
+            c.pause_reason, t.version as template_version,
             count(r.customer_id)::int as recipients,
             (count(*) filter (where r.recipient_status in ('pending', 'sending')))::int as pending,
             (count(*) filter (where r.recipient_status = 'sent'))::int as sent,
@@ -62,7 +63,7 @@ export async function listCampaigns(
        join public.templates t on t.template_id = c.template_id
        left join public.campaign_recipients r on r.campaign_id = c.campaign_id
       group by c.campaign_id, c.campaign_name, c.week_of_month, c.generated_date, c.status,
-               t.version, c.created_at
+               c.pause_reason, t.version, c.created_at
       order by c.generated_date desc, c.created_at desc`,
     [options.limit, options.status ?? null],
   );
@@ -73,6 +74,7 @@ export interface CampaignProgress {
   campaign_id: string;
   campaign_name: string;
   status: string;
+  pause_reason: string | null;
   recipients: number;
   counts: Record<string, number>;
   accepted: number;
@@ -100,8 +102,9 @@ export async function campaignProgress(
   campaignId: string,
 ): Promise<CampaignProgress | undefined> {
   const { rows } = await db.query<Record<string, string | Date | null>>(
-    `select p.*, c.campaign_name from public.campaign_progress($1) p
-       cross join (select campaign_name from public.campaigns where campaign_id = $1) c`,
+    `select p.*, c.campaign_name, c.pause_reason from public.campaign_progress($1) p
+       cross join (select campaign_name, pause_reason from public.campaigns
+                    where campaign_id = $1) c`,
     [campaignId],
   );
   const row = rows[0];
@@ -112,6 +115,7 @@ export async function campaignProgress(
     campaign_id: campaignId,
     campaign_name: String(row.campaign_name),
     status: String(row.status),
+    pause_reason: row.pause_reason === null ? null : String(row.pause_reason),
     recipients: num('recipients'),
     counts: Object.fromEntries(STATUSES.map((s) => [s, num(s)])),
     accepted: num('accepted'),
@@ -199,4 +203,17 @@ export async function listSuppressions(
     [...params, filter.limit],
   );
   return { total: total.rows[0]?.n ?? 0, rows };
+}
+
+// Queues a campaign's failed recipients again (retry_failed_recipients); returns how many.
+export async function retryFailedRecipients(
+  db: Db,
+  campaignId: string,
+  reason: string | undefined,
+): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'select public.retry_failed_recipients($1, $2) as n',
+    [campaignId, reason ?? null],
+  );
+  return rows[0]?.n ?? 0;
 }

@@ -32,7 +32,9 @@ export type SendOutcome =
   | { outcome: 'sent'; messageId: string }
   | { outcome: 'failed'; error: string }
   | { outcome: 'in_doubt'; error: string }
-  | { outcome: 'released'; error: string; retryAt: Date };
+  | { outcome: 'released'; error: string; retryAt: Date }
+  // An account or configuration error: back to pending, and the campaign pauses for `error`.
+  | { outcome: 'paused'; error: string };
 
 // unchanged: the recipient was not claimed (nothing recorded); recorded; recorded_check: no
 // recipient of the campaign is pending any more, so finishCampaignIfComplete must run now.
@@ -47,10 +49,15 @@ export async function finishCampaignIfComplete(db: pg.Pool, campaignId: string):
   return rows[0]?.done === true;
 }
 
-export async function pauseAllSendingCampaigns(db: pg.Pool): Promise<string[]> {
-  const { rows } = await db.query<{ campaign_id: string }>(
-    `update public.campaigns set status = 'paused'
-      where status in ('queued', 'sending') returning campaign_id`,
+// The failure-rate guard's pause (the SES-error pause happens inside record_send_outcomes).
+export async function autoPauseCampaign(
+  db: pg.Pool,
+  campaignId: string,
+  reason: string,
+): Promise<boolean> {
+  const { rows } = await db.query<{ paused: boolean | null }>(
+    'select public.auto_pause_campaign($1, $2) as paused',
+    [campaignId, reason],
   );
-  return rows.map((r) => r.campaign_id);
+  return rows[0]?.paused === true;
 }

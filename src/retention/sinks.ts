@@ -21,12 +21,17 @@ export function localSink(dir: string): ExportSink {
   };
 }
 
-export async function s3Sink(retention: Config['retention'], region: string): Promise<ExportSink> {
+// Region and credentials come from the AWS SDK's chains; EVENTS_EXPORT_S3_ENDPOINT (path-style,
+// for MinIO and the like) wins over the SDK's own AWS_ENDPOINT_URL_S3, which it reads itself.
+export async function s3Sink(
+  retention: Config['retention'],
+  region: string | undefined,
+): Promise<ExportSink> {
   const { HeadObjectCommand, PutObjectCommand, S3Client } = await import('@aws-sdk/client-s3');
   const bucket = retention.s3Bucket;
   if (!bucket) throw new Error('s3Sink: EVENTS_EXPORT_S3_BUCKET is not set');
   const client = new S3Client({
-    region,
+    ...(region ? { region } : {}),
     ...(retention.s3Endpoint ? { endpoint: retention.s3Endpoint, forcePathStyle: true } : {}),
   });
   return {

@@ -37,6 +37,31 @@ export const alreadyExists = (message: string): SesApiError =>
 export const messageRejected = (message: string): SesApiError =>
   new SesApiError(400, 'MessageRejected', message);
 
+export const accessDenied = (action: string): SesApiError =>
+  new SesApiError(
+    403,
+    'AccessDeniedException',
+    `User: arn:aws:iam::000000000000:user/mailer is not authorized to perform: ${action}`,
+  );
+
+/**
+ * A proxy or load balancer's answer in front of SES (502 Bad Gateway, 504 Gateway Timeout): an
+ * HTML page with no SES request id and no error type, as nginx or an ALB would send.
+ */
+export class GatewayError extends Error {
+  readonly status: 502 | 504;
+
+  constructor(status: 502 | 504) {
+    super(status === 502 ? 'Bad Gateway' : 'Gateway Timeout');
+    this.name = 'GatewayError';
+    this.status = status;
+  }
+
+  html(): string {
+    return `<html><head><title>${this.status} ${this.message}</title></head><body><center><h1>${this.status} ${this.message}</h1></center></body></html>\n`;
+  }
+}
+
 export const sendingPaused = (): SesApiError =>
   new SesApiError(400, 'SendingPausedException', 'Sending is paused for this account.');
 

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
+  accessDenied,
   accountSuspended,
+  GatewayError,
   injectedFailure,
   messageRejected,
   type SesApiError,
@@ -22,6 +24,13 @@ export const faultsSchema = z.strictObject({
   errorRate: z
     .strictObject({ status: statusSchema, fraction: z.number().min(0).max(1) })
     .optional(),
+  accessDenied: z.boolean().optional(),
+  failAfterAccept: z
+    .strictObject({
+      status: z.union([z.literal(500), z.literal(502), z.literal(504)]),
+      count: z.number().int().nonnegative(),
+    })
+    .optional(),
   latencyMs: z.number().nonnegative().optional(),
   hangMs: z.number().nonnegative().optional(),
 });
@@ -30,6 +39,7 @@ export const faultsSchema = z.strictObject({
 export class FaultState {
   #faults: Faults = {};
   #failNextLeft = 0;
+  #failAfterAcceptLeft = 0;
   #rejected = new Set<string>();
   readonly #random: () => number;
 
@@ -42,6 +52,7 @@ export class FaultState {
     const parsed = faultsSchema.parse(faults);
     this.#faults = parsed;
     this.#failNextLeft = parsed.failNext?.count ?? 0;
+    this.#failAfterAcceptLeft = parsed.failAfterAccept?.count ?? 0;
     this.#rejected = new Set(parsed.rejectAddresses?.map((address) => address.toLowerCase()));
   }
 
@@ -66,6 +77,19 @@ export class FaultState {
     }
     if (errorRate && this.#random() < errorRate.fraction) return injectedFailure(errorRate.status);
     return undefined;
+  }
+
+  /** Before anything else: the caller may not call SendEmail at all. */
+  authFailure(): SesApiError | undefined {
+    return this.#faults.accessDenied ? accessDenied('ses:SendEmail') : undefined;
+  }
+
+  /** The answer that replaces "accepted" for a message already recorded, consuming one count. */
+  takeFailureAfterAccept(): SesApiError | GatewayError | undefined {
+    const fault = this.#faults.failAfterAccept;
+    if (!fault || this.#failAfterAcceptLeft <= 0) return undefined;
+    this.#failAfterAcceptLeft--;
+    return fault.status === 500 ? injectedFailure(500) : new GatewayError(fault.status);
   }
 
   accountFailure(): SesApiError | undefined {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { badRequest, payloadTooLarge, type SesApiError } from './errors.ts';
+import { badRequest, type GatewayError, payloadTooLarge, type SesApiError } from './errors.ts';
 
 export const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
@@ -60,4 +60,14 @@ export function writeError(res: ServerResponse, error: SesApiError): void {
     'x-amzn-ErrorType': error.errorType,
   });
   res.end(payload);
+}
+
+export function writeGatewayError(res: ServerResponse, error: GatewayError): void {
+  if (res.headersSent || res.destroyed) return;
+  const page = error.html();
+  res.writeHead(error.status, {
+    'content-type': 'text/html',
+    'content-length': Buffer.byteLength(page),
+  });
+  res.end(page);
 }

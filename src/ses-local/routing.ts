@@ -6,6 +6,8 @@ export interface ApiRequest {
   path: string;
   query: URLSearchParams;
   body: Buffer;
+  /** The SigV4 access key id of the Authorization header, if any (the local SES checks none). */
+  accessKeyId?: string;
   /** Aborted when the server closes, so held responses do not keep it open. */
   signal: AbortSignal;
 }

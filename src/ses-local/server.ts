@@ -5,8 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { handleAdminApi } from './admin-api.ts';
-import { SesApiError, unknownOperation } from './errors.ts';
-import { readBody, writeError, writeJson } from './http-io.ts';
+import { GatewayError, SesApiError, unknownOperation } from './errors.ts';
+import { readBody, writeError, writeGatewayError, writeJson } from './http-io.ts';
 import type { Faults, SentMessage } from './model.ts';
 import type { ApiRequest } from './routing.ts';
 import { handleSesApi } from './ses-api.ts';
@@ -66,6 +66,7 @@ async function handleRequest(
       query: url.searchParams,
       body,
       signal,
+      accessKeyId: /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '')?.[1],
     };
     const reply = request.path.startsWith('/_local/')
       ? handleAdminApi(state, request)
@@ -74,6 +75,7 @@ async function handleRequest(
     writeJson(res, reply.status, reply.body);
   } catch (error) {
     if (error instanceof SesApiError) return writeError(res, error);
+    if (error instanceof GatewayError) return writeGatewayError(res, error);
     // A closing server or a client that went away: nobody is left to read an answer.
     if (signal.aborted || res.destroyed) return void res.destroy();
     state.logger?.error({ err: error, method, url: req.url }, 'local SES request failed');

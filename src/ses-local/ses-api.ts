@@ -19,8 +19,11 @@ const TEMPLATE_PATH = /^\/v2\/email\/templates\/([^/]+)$/;
 /** The ordered checks of one SendEmail call; any failure is counted as rejected and not recorded. */
 async function sendEmail(state: LocalSesState, request: ApiRequest): Promise<ApiReply> {
   state.calls++;
+  let messageId: string;
   try {
     await pause(state.faults.delayMs(), request.signal);
+    const denied = state.faults.authFailure();
+    if (denied) throw denied;
     const injected = state.faults.takeInjectedFailure();
     if (injected) throw injected;
     const draft = parseSendEmailRequest(parseJsonObject(request.body), state.templates);
@@ -39,16 +42,25 @@ async function sendEmail(state: LocalSesState, request: ApiRequest): Promise<Api
       ...draft.bcc,
     ]);
     if (recipientFailure) throw recipientFailure;
-    const message: SentMessage = { messageId: createMessageId(now), ...draft, acceptedAt: now };
+    const message: SentMessage = {
+      messageId: createMessageId(now),
+      ...draft,
+      acceptedAt: now,
+      ...(request.accessKeyId ? { accessKeyId: request.accessKeyId } : {}),
+    };
     state.messages.push(message);
     state.lastSecond.record(now);
     state.lastDay.record(now);
     notifySend(state, message);
-    return ok({ MessageId: message.messageId });
+    messageId = message.messageId;
   } catch (error) {
     state.rejected++;
     throw error;
   }
+  // Accepted, but the answer is lost on the way back: the caller cannot know it was sent.
+  const lostAnswer = state.faults.takeFailureAfterAccept();
+  if (lostAnswer) throw lostAnswer;
+  return ok({ MessageId: messageId });
 }
 
 // Called before the response is written, so a caller that awaited SendEmail can rely on the

@@ -1,6 +1,7 @@
 // `mailer campaign generate|queue|pause|resume|list|status`.
 import type { Command } from 'commander';
 import type { CampaignAction, CampaignProgress } from '../../queries/operations.ts';
+import { UsageError } from '../context.ts';
 import {
   dateArgument,
   formatTime,
@@ -24,8 +25,11 @@ interface GenerateFlags {
 async function generateAction(flags: GenerateFlags): Promise<void> {
   const { generateCampaign } = await import('../../queries/campaigns.ts');
   const { campaignExists } = await import('../../queries/operations.ts');
+  const { publicUrlProblem } = await import('../../ses/target.ts');
   const date = flags.date ?? new Date().toISOString().slice(0, 10);
   await withDatabase(async (pool, ctx) => {
+    const problem = publicUrlProblem(ctx.config);
+    if (problem) throw new UsageError(problem);
     const existing = await campaignExists(pool, flags.week, date);
     // The same SQL as the generate_campaign task: idempotent per week and date.
     const campaign = await orFail(() =>
@@ -83,7 +87,7 @@ async function listAction(flags: { limit: number; status?: string; json?: boolea
           'recipients',
           'to send',
           'sent',
-        ].concat(['in doubt', 'failed', 'bounced', 'complained']),
+        ].concat(['in doubt', 'failed', 'bounced', 'complained', 'paused because']),
         rows.map((c) => [
           c.campaign_id,
           c.campaign_name,
@@ -98,10 +102,15 @@ async function listAction(flags: { limit: number; status?: string; json?: boolea
           c.failed,
           c.bounced,
           c.complained,
+          truncate(c.pause_reason ?? '', 60),
         ]),
       ),
     );
   });
+}
+
+function truncate(text: string, length: number): string {
+  return text.length > length ? `${text.slice(0, length - 3)}...` : text;
 }
 
 function rate(perSecond: number): string {
@@ -129,7 +138,8 @@ export function describeProgress(p: CampaignProgress, tty: boolean): string {
       : 0;
   const averageRate = span > 0 ? p.accepted / span : 0;
   const lines = [
-    `campaign ${p.campaign_id} (${p.campaign_name}): ${p.status}`,
+    `campaign ${p.campaign_id} (${p.campaign_name}): ${p.status}` +
+      (p.pause_reason ? `: ${p.pause_reason}` : ''),
     `recipients ${p.recipients}: ${Object.entries(c)
       .filter(([, n]) => n > 0)
       .map(([s, n]) => `${s} ${n}`)
@@ -150,6 +160,20 @@ export function describeProgress(p: CampaignProgress, tty: boolean): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+async function retryFailedAction(campaignId: string, flags: { reason?: string }) {
+  const { retryFailedRecipients } = await import('../../queries/operations.ts');
+  await withDatabase(async (pool, ctx) => {
+    const n = await orFail(() => retryFailedRecipients(pool, campaignId, flags.reason));
+    if (n === undefined) return;
+    ctx.logger.info({ campaign_id: campaignId, recipients: n }, 'campaign retry-failed');
+    print(
+      n === 0
+        ? `campaign ${campaignId}: no failed recipients to queue again`
+        : `campaign ${campaignId}: ${n} failed recipients queued again`,
+    );
+  });
 }
 
 async function statusAction(
@@ -209,6 +233,15 @@ export function registerCampaign(program: Command): void {
     .description('Resume a paused campaign (its pending recipients are enqueued again)')
     .argument('<campaign>', 'campaign id', id)
     .action(stateAction('resume'));
+  campaign
+    .command('retry-failed')
+    .description(
+      'Queue the failed recipients of a campaign again, one more attempt each (suppressed ' +
+        'addresses excepted); recorded in operator_actions',
+    )
+    .argument('<campaign>', 'campaign id', id)
+    .option('--reason <text>', 'why (recorded with the action)')
+    .action(retryFailedAction);
   campaign
     .command('list')
     .description('Recent campaigns with their recipient counts')

@@ -53,8 +53,8 @@ async function checkSyntax(parts: Record<string, string | undefined>): Promise<v
   }
 }
 
-// The SES the template lives in. Without SES_ENDPOINT or credentials connectSes falls back to a
-// local SES in this process, where creating or checking a template would prove nothing.
+// The SES the template lives in. With SES_ENDPOINT=local that is a local SES inside this very
+// process, gone when it exits, where creating or checking a template would prove nothing.
 async function withSes<T>(
   ctx: CliContext,
   noSes: string,
@@ -63,8 +63,8 @@ async function withSes<T>(
   const { connectSes } = await import('../../ses/client.ts');
   const ses = await connectSes(ctx.config, ctx.logger);
   try {
-    if (!ctx.config.ses.endpoint && ses.endpoint) {
-      throw new UsageError(`${noSes}: set SES_ENDPOINT or provide AWS credentials`);
+    if (ses.target.kind === 'in-process') {
+      throw new UsageError(`${noSes}: SES_ENDPOINT=local lives only as long as this command`);
     }
     return await action(ses.client);
   } finally {
