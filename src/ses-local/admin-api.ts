@@ -10,6 +10,8 @@ import { type ApiReply, type ApiRequest, ok } from './routing.ts';
 import type { LocalSesState } from './state.ts';
 
 const rateSchema = z.strictObject({ maxSendRate: z.number().nonnegative().nullable() });
+// productionAccessEnabled false: the account is in the SES sandbox (see identities.ts).
+const accountSchema = z.strictObject({ productionAccessEnabled: z.boolean() });
 
 function parseBody<T>(schema: z.ZodType<T>, request: ApiRequest): T {
   const parsed = schema.safeParse(parseJsonObject(request.body));
@@ -50,6 +52,11 @@ export function handleAdminApi(state: LocalSesState, request: ApiRequest): ApiRe
       const { maxSendRate } = parseBody(rateSchema, request);
       state.maxSendRate = maxSendRate || undefined;
       return ok({ maxSendRate: state.maxSendRate ?? null });
+    }
+    case 'PUT /_local/account': {
+      const { productionAccessEnabled } = parseBody(accountSchema, request);
+      state.productionAccessEnabled = productionAccessEnabled;
+      return ok({ productionAccessEnabled });
     }
     default:
       return undefined;

@@ -2,10 +2,12 @@
 // serializers (restJson1: labels in the path, members in a JSON body).
 import { badRequest, dailyQuotaExceeded, tooManyRequests } from './errors.ts';
 import { parseJsonObject } from './http-io.ts';
+import { identitiesNotVerified } from './identities.ts';
 import { createMessageId } from './message-id.ts';
 import type { SentMessage } from './model.ts';
 import { type ApiReply, type ApiRequest, ok, pause } from './routing.ts';
 import { parseSendEmailRequest } from './send-email-request.ts';
+import { setupOperation } from './setup-api.ts';
 import type { LocalSesState } from './state.ts';
 
 // What GetAccount reports when no limit is configured. Real accounts never say "unlimited", and
@@ -29,6 +31,13 @@ async function sendEmail(state: LocalSesState, request: ApiRequest): Promise<Api
     const draft = parseSendEmailRequest(parseJsonObject(request.body), state.templates);
     const accountFailure = state.faults.accountFailure();
     if (accountFailure) throw accountFailure;
+    const recipients = [...draft.to, ...draft.cc, ...draft.bcc];
+    const unverified = state.identities.unverified(
+      draft.from,
+      recipients,
+      !state.productionAccessEnabled,
+    );
+    if (unverified.length > 0) throw identitiesNotVerified(unverified);
     const now = state.clock();
     if (state.maxSendRate !== undefined && state.lastSecond.count(now) >= state.maxSendRate) {
       throw tooManyRequests();
@@ -85,7 +94,7 @@ function getAccount(state: LocalSesState): ApiReply {
       SentLast24Hours: state.lastDay.count(state.clock()),
     },
     SendingEnabled: !state.faults.sendingPaused,
-    ProductionAccessEnabled: true,
+    ProductionAccessEnabled: state.productionAccessEnabled,
     EnforcementStatus: state.faults.accountSuspended ? 'SHUTDOWN' : 'HEALTHY',
     DedicatedIpAutoWarmupEnabled: false,
   });
@@ -125,6 +134,11 @@ export async function handleSesApi(
 ): Promise<ApiReply | undefined> {
   const { method, path } = request;
   if (method === 'POST' && path === '/v2/email/outbound-emails') return sendEmail(state, request);
+  const setup = setupOperation(request);
+  if (setup) {
+    await pause(state.faults.delayMs(), request.signal);
+    return setup(state);
+  }
   const templateMatch = TEMPLATE_PATH.exec(path);
   const isOperation =
     path === '/v2/email/account' || path === '/v2/email/templates' || templateMatch;

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
+import { ConfigurationSetStore } from './configuration-sets.ts';
 import { FaultState } from './faults.ts';
+import { IdentityStore } from './identities.ts';
 import type { SentMessage } from './model.ts';
 import { SlidingWindowCounter } from './sliding-window.ts';
 import { TemplateStore } from './templates.ts';
@@ -17,6 +19,11 @@ export interface StateDependencies {
 export class LocalSesState {
   readonly messages: SentMessage[] = [];
   readonly templates = new TemplateStore();
+  readonly identities = new IdentityStore();
+  readonly configurationSets = new ConfigurationSetStore();
+  // false: the account is in the SES sandbox (admin API PUT /_local/account). GetAccount says so,
+  // and once identities exist SendEmail refuses recipients that are not verified (identities.ts).
+  productionAccessEnabled = true;
   readonly faults: FaultState;
   /** Accepted sends of the last second, for the sending-rate limit. */
   readonly lastSecond = new SlidingWindowCounter(1000);
@@ -39,7 +46,7 @@ export class LocalSesState {
     this.logger = deps.logger;
   }
 
-  /** Forgets messages, counters and rate history; templates, faults and limits stay. */
+  /** Forgets messages, counters and rate history; templates, setup, faults and limits stay. */
   clear(): void {
     this.messages.length = 0;
     this.lastSecond.clear();

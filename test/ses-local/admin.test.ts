@@ -130,7 +130,7 @@ test('answers unknown routes with a 404 JSON error naming the route', async (t) 
   const { ses } = await startForTest(t);
   for (const [method, path] of [
     ['GET', '/nope'],
-    ['POST', '/v2/email/identities'],
+    ['POST', '/v2/email/contact-lists'],
     ['PATCH', '/v2/email/templates/x'],
     ['GET', '/_local/nothing'],
   ] as const) {
