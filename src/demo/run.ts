@@ -11,8 +11,10 @@ import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
 import { createLogger } from '../logger.ts';
 import { generateCampaign } from '../queries/campaigns.ts';
 import { createSesClient } from '../ses/client.ts';
+import { checkSesAccount } from '../ses/preflight.ts';
 import { createEventPublisher, LOCAL_TOPIC_ARN } from '../ses-local/event-publisher.ts';
 import { startLocalSes } from '../ses-local/server.ts';
+import { configureLocalSes } from '../ses-local/setup.ts';
 import { newProcessId, startWorker } from '../worker/runner.ts';
 import { seedDemoData } from './seed.ts';
 
@@ -54,6 +56,7 @@ const config: Config = loadConfig({
   SES_ENDPOINT: ses.url,
   // The local endpoint has no sending limit; pacing is shown by the tests and benchmarks.
   SES_MAX_SEND_RATE: '0',
+  SES_CONFIGURATION_SET: 'mailer-demo',
   PUBLIC_URL: `http://127.0.0.1:${port}`,
   PORT: String(port),
   SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
@@ -63,6 +66,17 @@ const config: Config = loadConfig({
 const processId = newProcessId();
 const pool = createPool(databaseUrl, logger, { max: 24, applicationName: processId });
 const sesClient = createSesClient(config, ses.url);
+// Set up like a real account (verified From domain, configuration set publishing to the SNS
+// topic), then the worker's preflight, as `mailer ses check` runs it.
+await configureLocalSes(sesClient, {
+  from: config.ses.from,
+  configurationSet: 'mailer-demo',
+  topicArn: LOCAL_TOPIC_ARN,
+});
+const preflight = await checkSesAccount({ client: sesClient, config, pool });
+if (preflight.problems.length > 0) {
+  throw new Error(`demo: ses check failed: ${preflight.problems.join('; ')}`);
+}
 const http = await createHttpServer({ pool, config, logger });
 await listen(http, port, '127.0.0.1');
 const worker = await startWorker({
