@@ -1,6 +1,6 @@
 // One circuit breaker per worker process for SES outages. When SES cannot be reached or throttles
-// (an outage) or answers in a way that leaves the send in doubt, the process stops sending as a
-// whole instead of releasing, logging and retrying every recipient on its own: new sends wait in
+// (an outage) or answers in a way that leaves the send in doubt, OPEN_AFTER times in a row with no
+// answer in between, the process stops sending as a whole instead of releasing, logging and retrying every recipient on its own: new sends wait in
 // admit() before they reserve a pacing slot or claim anyone. After the back-off one send goes
 // through as a probe; its success closes the breaker and the held sends carry on by themselves, its
 // failure opens it again for twice as long (up to maxBackoffMs).
@@ -8,6 +8,8 @@ import type { Logger } from '../logger.ts';
 
 export interface BreakerOptions {
   logger: Logger;
+  /** Failures in a row that open the breaker (one alone may be a single throttled call). */
+  openAfter?: number;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   now?: () => number;
@@ -37,11 +39,13 @@ export interface CircuitBreaker {
 export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
   const initialBackoffMs = options.initialBackoffMs ?? 1_000;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
+  const openAfter = options.openAfter ?? 3;
   const now = options.now ?? Date.now;
   const log = options.logger;
   let state: State = { kind: 'closed' };
   let openedAt = 0;
   let failuresWhileOpen = 0;
+  let failuresInARow = 0;
   const waiters = new Set<() => void>();
   let timer: NodeJS.Timeout | undefined;
 
@@ -91,6 +95,7 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
   return {
     admit,
     succeeded() {
+      failuresInARow = 0;
       if (state.kind === 'closed') return;
       log.info(
         { outageMs: now() - openedAt, failures: failuresWhileOpen },
@@ -101,9 +106,11 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
       wakeAll();
     },
     failed(reason) {
+      failuresInARow++;
+      if (state.kind === 'closed' && failuresInARow < openAfter) return;
       if (state.kind === 'closed') {
         openedAt = now();
-        failuresWhileOpen = 1;
+        failuresWhileOpen = failuresInARow;
         log.warn(
           { reason, backoffMs: initialBackoffMs },
           'SES unavailable: this worker holds its sends and probes again after the back-off',

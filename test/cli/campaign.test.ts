@@ -16,7 +16,12 @@ test.after.always(async () => {
   await db?.drop();
 });
 
-const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
+// A public https PUBLIC_URL: without a local SES, generation refuses a localhost one.
+const env = () => ({
+  DATABASE_URL: db.url,
+  LOG_LEVEL: 'warn',
+  PUBLIC_URL: 'https://mail.example.test',
+});
 
 async function sendJobs(campaignId: string): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(

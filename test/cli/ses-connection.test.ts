@@ -174,3 +174,27 @@ for (const variable of ['AWS_ENDPOINT_URL_SESV2', 'SES_ENDPOINT'] as const) {
     );
   });
 }
+
+test('real SES that cannot send stops `mailer worker` at start-up with exit 2, before any job', async (t) => {
+  const address = externalAddress();
+  if (!address) return t.fail('this test needs a non-loopback IPv4 address on the machine');
+  const ses = await startLocalSes({ host: '0.0.0.0', faults: { sendingPaused: true } });
+  const db = await createTestDatabase();
+  t.teardown(async () => {
+    await ses.close();
+    await db.drop();
+  });
+  const campaignId = await queuedCampaign(db);
+  const result = await runCli(['worker'], {
+    DATABASE_URL: db.url,
+    ...NO_AWS,
+    AWS_ENDPOINT_URL_SESV2: `http://${address}:${ses.port}`,
+    AWS_ACCESS_KEY_ID: 'AKIACHAINTEST',
+    AWS_SECRET_ACCESS_KEY: 'chain-secret',
+  });
+  t.is(result.code, 2, result.stderr);
+  t.regex(result.stderr, /SES check: cannot send/);
+  t.regex(result.stderr, /mailer: SES cannot send for this account/);
+  t.is(ses.sendCallCount(), 0);
+  await untouched(t, db, campaignId);
+});

@@ -81,6 +81,23 @@ test('a week without an active template fails permanently with what to do', asyn
   t.deepEqual(await campaigns('2030-01-21'), []);
 });
 
+test('a localhost PUBLIC_URL with real SES fails the job for good, generating nothing', async (t) => {
+  const real = await taskRunner('generate_weekly_campaign', db.pool, {
+    SES_ENDPOINT: '',
+    PUBLIC_URL: 'http://localhost:3000',
+  });
+  const error = await t.throwsAsync(real.run({ date: '2030-03-04' }));
+  t.is(error?.name, 'PermanentJobError');
+  t.regex(
+    error?.message ?? '',
+    /PUBLIC_URL is http:\/\/localhost:3000, but this campaign would be sent through real SES/,
+  );
+  const { rowCount } = await db.pool.query(
+    "select 1 from campaigns where generated_date = '2030-03-04'",
+  );
+  t.is(rowCount, 0);
+});
+
 test('a manual run takes a date from the payload', async (t) => {
   await task.run({ date: '2030-02-04' });
   t.deepEqual(await campaigns('2030-02-04'), [

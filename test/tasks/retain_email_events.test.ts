@@ -11,9 +11,11 @@ import { verifyGzipLines, writeGzipLines } from '../../src/retention/export-file
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { taskRunner } from './run-task.ts';
 
-// The S3 client reads credentials from the standard chain; the fake endpoint accepts any.
+// The S3 client reads credentials and region from the standard chain; the fake endpoint accepts
+// any.
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+process.env.AWS_REGION ??= 'eu-west-1';
 
 // A minimal S3 over HTTP: PUT stores an object (checking its SHA-256 header, as S3 does), HEAD
 // reports its size. `fail` makes PUTs answer 500.
@@ -226,6 +228,24 @@ test.serial(
     t.deepEqual(await readdir(staging), [], 'the uploaded file is not kept locally');
   },
 );
+
+test.serial("AWS_ENDPOINT_URL_S3, the SDK's own variable, sends the export there", async (t) => {
+  await seedEvents(2, 1);
+  const env = {
+    EVENTS_EXPORT_DIR: join(dir, 'staging-env'),
+    EVENTS_EXPORT_S3_BUCKET: 'mailer-archive',
+  };
+  const before = s3.objects.size;
+  process.env.AWS_ENDPOINT_URL_S3 = s3.url;
+  try {
+    const task = await taskRunner('retain_email_events', db.pool, env);
+    await task.run();
+  } finally {
+    delete process.env.AWS_ENDPOINT_URL_S3;
+  }
+  t.is(s3.objects.size, before + 1);
+  t.deepEqual(await counts(), { events: 1, exports: 1 });
+});
 
 test.serial('a second run while one holds the lock exports and deletes nothing', async (t) => {
   await seedEvents(2, 0);

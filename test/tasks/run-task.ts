@@ -27,7 +27,7 @@ export async function taskRunner(
   const logger = pino({ level: 'debug' }, { write: (line: string) => logs.push(JSON.parse(line)) });
   const deps: TaskDeps = {
     pool,
-    config: loadConfig({ SES_MAX_SEND_RATE: '0', ...env }),
+    config: loadConfig({ SES_MAX_SEND_RATE: '0', SES_ENDPOINT: 'http://127.0.0.1:9', ...env }),
     logger,
     // No task under test talks to SES.
     ses: new SESv2Client({

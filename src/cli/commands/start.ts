@@ -6,8 +6,8 @@ import type { Command } from 'commander';
 import { migrateDatabase } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
 import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
-import { connectSes } from '../../ses/client.ts';
 import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
+import { connectSesForSending } from '../../worker/ses-startup.ts';
 import { createContext, untilSignal } from '../context.ts';
 
 export function registerStart(program: Command): void {
@@ -25,7 +25,7 @@ export function registerStart(program: Command): void {
         max: workerPoolSize(ctx.config.worker.concurrency) + 4,
         applicationName: processId,
       });
-      const ses = await connectSes(ctx.config, ctx.logger);
+      const ses = await connectSesForSending(ctx.config, ctx.logger, pool);
       const worker = await startWorker({
         config: ctx.config,
         logger: ctx.logger,

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
 import { createMetricsServer } from '../../http/metrics.ts';
 import { closeHttpServer, listen } from '../../http/server.ts';
-import { connectSes } from '../../ses/client.ts';
 import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
+import { connectSesForSending } from '../../worker/ses-startup.ts';
 import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
 import { createContext, untilSignal } from '../context.ts';
 
@@ -46,7 +46,7 @@ export function registerWorker(program: Command): void {
         max: workerPoolSize(concurrency),
         applicationName: processId,
       });
-      const ses = await connectSes(ctx.config, ctx.logger);
+      const ses = await connectSesForSending(ctx.config, ctx.logger, pool);
       const worker = await startWorker({
         config: ctx.config,
         logger: ctx.logger,
