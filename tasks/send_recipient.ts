@@ -197,26 +197,24 @@ export default function createSendRecipient(deps: TaskDeps) {
   const pacedLimit = createLimiter(MAX_PACED_IN_FLIGHT);
 
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
-    // While SES is unavailable the whole process waits here, before taking a pacing slot or
-    // claiming anyone; after the back-off one send probes.
-    const permit = await breaker.admit(helpers.abortSignal);
-    try {
-      await paced(key, helpers);
-    } finally {
-      permit.release();
-    }
-  });
-
-  async function paced(key: RecipientKey, helpers: JobHelpers): Promise<void> {
     const rate = pacedRate();
     // Held from the slot's reservation until the request has been sent (not while recording).
     const releaseSlot = rate ? await pacedLimit.acquire() : () => undefined;
     try {
-      await sendRecipient(key, helpers, rate, releaseSlot);
+      // While SES is unavailable the whole process waits here, before taking a pacing slot or
+      // claiming anyone; after the back-off one send probes. Inside the paced limit, so that
+      // only the sends already past this point when SES goes away (at most
+      // MAX_PACED_IN_FLIGHT, or the concurrency unpaced) fail before the breaker opens.
+      const permit = await breaker.admit(helpers.abortSignal);
+      try {
+        await sendRecipient(key, helpers, rate, releaseSlot);
+      } finally {
+        permit.release();
+      }
     } finally {
       releaseSlot();
     }
-  }
+  });
 
   async function sendRecipient(
     key: RecipientKey,

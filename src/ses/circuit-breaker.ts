@@ -47,7 +47,6 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
   let failuresWhileOpen = 0;
   let failuresInARow = 0;
   const waiters = new Set<() => void>();
-  let timer: NodeJS.Timeout | undefined;
 
   function wakeAll(): void {
     for (const wake of [...waiters]) wake();
@@ -55,9 +54,6 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
 
   function open(backoffMs: number): void {
     state = { kind: 'open', until: now() + backoffMs, backoffMs };
-    clearTimeout(timer);
-    timer = setTimeout(wakeAll, backoffMs);
-    timer.unref();
   }
 
   const released: Permit = { release: () => undefined };
@@ -79,8 +75,13 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
           },
         };
       }
+      // Each waiter times its own wake-up at the end of the back-off (a timer can fire a
+      // millisecond before Date.now() reaches `until`: it then simply waits again).
+      const backoffLeft = state.kind === 'open' ? Math.max(1, state.until - now() + 1) : undefined;
       await new Promise<void>((resolve, reject) => {
+        const timer = backoffLeft === undefined ? undefined : setTimeout(() => done(), backoffLeft);
         const done = () => {
+          clearTimeout(timer);
           waiters.delete(done);
           signal?.removeEventListener('abort', done);
           if (signal?.aborted) reject(signal.reason);
@@ -102,7 +103,6 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
         'SES answers again: sending resumes',
       );
       state = { kind: 'closed' };
-      clearTimeout(timer);
       wakeAll();
     },
     failed(reason) {

@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import { type Config, ConfigError } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import { connectSes } from '../ses/client.ts';
+import { connectSes } from '../ses/connect.ts';
 import { checkSesAtStartup } from '../ses/preflight.ts';
 
 export async function connectSesForSending(config: Config, logger: Logger, pool: pg.Pool) {

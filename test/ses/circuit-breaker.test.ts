@@ -4,10 +4,6 @@ import { createCircuitBreaker } from '../../src/ses/circuit-breaker.ts';
 
 const logger = pino({ level: 'silent' });
 
-// The breaker's timer does not keep a process alive (a stopping worker must not wait for it);
-// in a test nothing else would.
-const keepAlive = setInterval(() => undefined, 1_000);
-test.after.always(() => clearInterval(keepAlive));
 const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 function settled<T>(promise: Promise<T>): () => boolean {
@@ -96,4 +92,25 @@ test('a send waiting on the breaker gives up when its job is aborted (shutdown)'
   const waiting = breaker.admit(abort.signal);
   abort.abort(new Error('worker shutting down'));
   await t.throwsAsync(waiting, { message: 'worker shutting down' });
+});
+
+// A timer can fire a moment before Date.now() says its time has come; a waiter that then found
+// the back-off not over waited for a wake-up that never came (seen once in a CI run under load).
+test('a send that wakes before its clock says the back-off is over waits again, not forever', async (t) => {
+  t.timeout(5_000);
+  let clock = 0;
+  const breaker = createCircuitBreaker({
+    logger,
+    initialBackoffMs: 30,
+    openAfter: 1,
+    now: () => clock,
+  });
+  breaker.failed('refused');
+  const waiting = breaker.admit();
+  const done = settled(waiting);
+  await new Promise((resolve) => setTimeout(resolve, 60));
+  t.false(done(), 'the clock has not reached the end of the back-off');
+  clock = 31;
+  await waiting;
+  t.true(done());
 });

@@ -42,14 +42,14 @@ function summary(facts: SesCheckFacts, ses: string): Array<[string, Cell]> {
 
 async function checkAction(flags: { json?: boolean }): Promise<void> {
   const [{ connectSes }, { checkSesAccount }] = await Promise.all([
-    import('../../ses/client.ts'),
+    import('../../ses/connect.ts'),
     import('../../ses/preflight.ts'),
   ]);
   await withDatabase(async (pool, ctx) => {
     const ses = await connectSes(ctx.config, ctx.logger);
     try {
       const result = await checkSesAccount({ client: ses.client, config: ctx.config, pool });
-      const where = ses.endpoint ?? `Amazon SES, ${ctx.config.ses.region}`;
+      const where = ses.endpoint ?? `Amazon SES, ${await ses.client.config.region()}`;
       if (flags.json) {
         printJson({ ok: result.problems.length === 0, ses: where, ...result });
         if (result.problems.length > 0) process.exitCode = 1;

@@ -60,7 +60,7 @@ async function withSes<T>(
   noSes: string,
   action: (client: SESv2Client) => Promise<T>,
 ): Promise<T> {
-  const { connectSes } = await import('../../ses/client.ts');
+  const { connectSes } = await import('../../ses/connect.ts');
   const ses = await connectSes(ctx.config, ctx.logger);
   try {
     if (ses.target.kind === 'in-process') {
