@@ -3,7 +3,8 @@
 // Rerun-safe: the recipient is claimed under its row lock and the claim is committed before
 // SendEmail is called; a rerun finds it no longer pending and does nothing. A claim that never got
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
-// Paced: the job first reserves a global send slot, sleeps until just before it, and only then
+// Paced: the job first reserves a global send slot (none when its recipient is not pending or its
+// campaign not sendable: it then ends at once), sleeps until just before it, and only then
 // claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt. At most
 // MAX_PACED_IN_FLIGHT paced jobs of a process hold or reserve a slot at once; the others wait.
 // Claims and outcomes of the jobs running at the same moment in this process share a statement
@@ -25,6 +26,7 @@ import {
   finishCampaignIfComplete,
   type RecipientKey,
   reserveSendSlot,
+  reserveSendSlotFor,
   type SendClaim,
   type SendOutcome,
 } from '../src/queries/sending.ts';
@@ -225,10 +227,19 @@ export default function createSendRecipient(deps: TaskDeps) {
     const log = helpers.logger;
     let pacing: { rate: number; slot: number } | undefined;
     if (rate) {
-      pacing = { rate, slot: (await reserveSendSlot(pool, rate)).getTime() };
-      await sleepUntil(pacing.slot - CLAIM_LEAD_MS);
+      // No slot for a recipient that is not pending or a campaign that is not sendable: such a
+      // job claims at once and ends without spending the account's rate.
+      const slot = await reserveSendSlotFor(pool, rate, key);
+      if (slot) {
+        pacing = { rate, slot: slot.getTime() };
+        await sleepUntil(pacing.slot - CLAIM_LEAD_MS);
+      }
     }
     const claim = await batches.claim(key, pacing !== undefined);
+    if (rate && !pacing && claim.outcome === 'claimed') {
+      // Resumed between the slot check and the claim: take a slot now (sendPaced waits for it).
+      pacing = { rate, slot: (await reserveSendSlot(pool, rate)).getTime() };
+    }
     if (claim.outcome === 'not_found') {
       throw new PermanentJobError(
         `send_recipient: no recipient (campaign_id ${key.campaign_id}, customer_id ${key.customer_id})`,
