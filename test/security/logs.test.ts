@@ -68,6 +68,20 @@ test.serial(
     p.ses.setFaults({ hangMs: 1500 });
     await createCustomer(p.db.pool, { email: 'slow@example.com' });
     const second = await generate(p.db, { date: '2026-11-09' });
+    // A few timeouts are enough for their log lines; the worker's breaker then holds the sends
+    // and probes at growing intervals, so SES answers again before the rest go.
+    await waitFor(
+      async () =>
+        (
+          await p.db.pool.query(
+            `select 1 from campaign_recipients where campaign_id = $1 and recipient_status = 'in_doubt'
+              limit 2`,
+            [second],
+          )
+        ).rowCount === 2,
+      { what: 'timeouts in doubt' },
+    );
+    p.ses.setFaults({});
     await waitForDone(p.db, second);
     p.ses.setFaults({ sendingPaused: true });
     await createCustomer(p.db.pool, { email: 'paused@example.com' });
