@@ -1,7 +1,9 @@
 // reconcile_in_doubt (recurring, every 10 minutes; see crontab): in-doubt recipients (SendEmail was
-// called, its outcome never recorded) are resolved from SES events in email_events_op: a send,
-// delivery, open... makes them sent, a permanent bounce bounced, a complaint complained
-// (public.reconcile_in_doubt). Those still without evidence after IN_DOUBT_ALERT_AFTER_HOURS are
+// called, its outcome never recorded) are resolved from their own SES events in email_events_op
+// (public.reconcile_in_doubt): an event whose tags name them, or an untagged one for their address
+// that no other recipient can own, inside the attempt's window (SEND_CLAIM_LEASE_SECONDS). A send,
+// delivery, open... makes them sent, a permanent bounce bounced, a complaint complained. Those
+// still without evidence after IN_DOUBT_ALERT_AFTER_HOURS are
 // reported (a warning with the count per campaign): only an operator may decide to resend them
 // (`mailer doubt list`, `mailer doubt resolve`), since SES may have delivered them.
 // Payload: none (cron's {_cron: ...} is ignored).
@@ -15,10 +17,17 @@ import type { TaskDeps } from '../src/worker/deps.ts';
 export default function createReconcileInDoubt(deps: TaskDeps) {
   return defineTask('reconcile_in_doubt', z.unknown(), async (_payload, helpers) => {
     const log = deps.logger.child({ task: 'reconcile_in_doubt', job_id: helpers.job.id });
-    const resolved = await reconcileInDoubt(deps.pool);
+    const resolved = await reconcileInDoubt(deps.pool, {
+      leaseSeconds: deps.config.sendClaimLeaseSeconds,
+    });
     for (const r of resolved) {
+      const fields = { campaign_id: r.campaign_id, customer_id: r.customer_id };
+      if (r.error !== null) {
+        log.error({ ...fields, error: r.error }, 'in-doubt recipient could not be reconciled');
+        continue;
+      }
       log.info(
-        { campaign_id: r.campaign_id, customer_id: r.customer_id, event_id: r.event_id },
+        { ...fields, event_id: r.event_id },
         `in-doubt recipient reconciled from an SES ${r.event_type} event: ${r.recipient_status}`,
       );
     }

@@ -1,5 +1,5 @@
 // In-doubt recipients (SendEmail called, outcome never recorded): typed callers of
-// in_doubt_recipients, resolve_in_doubt and reconcile_in_doubt (migrations/current/3-operations.sql).
+// in_doubt_recipients, resolve_in_doubt and reconcile_in_doubt.
 import type pg from 'pg';
 
 type Db = pg.Pool | pg.PoolClient;
@@ -49,12 +49,21 @@ export interface Reconciled {
   campaign_id: string;
   customer_id: string;
   recipient_status: string;
-  event_id: string;
-  event_type: string;
+  /** Null when `error` says why this recipient could not be looked at (the others were). */
+  event_id: string | null;
+  event_type: string | null;
+  error: string | null;
 }
 
-export async function reconcileInDoubt(db: Db): Promise<Reconciled[]> {
-  const { rows } = await db.query<Reconciled>('select * from public.reconcile_in_doubt()');
+/** Settles in-doubt recipients with their own SES events; the lease bounds an attempt's window. */
+export async function reconcileInDoubt(
+  db: Db,
+  options: { leaseSeconds: number },
+): Promise<Reconciled[]> {
+  const { rows } = await db.query<Reconciled>(
+    'select * from public.reconcile_in_doubt(make_interval(secs => $1))',
+    [options.leaseSeconds],
+  );
   return rows;
 }
 

@@ -238,3 +238,27 @@ test('an event type SES does not document is refused, naming it', async (t) => {
   t.is((error as { code?: string }).code, '22023');
   t.regex(error?.message ?? '', /unknown SES event type Teleport/);
 });
+
+test('an event settles the recipient its tags name, even when another one holds its message id', async (t) => {
+  // A recipient of campaign A holding the message id of B's message to the same address, as the
+  // reconciliation before issue 15 (item 6) left it when it took B's event as A's evidence.
+  const a = await createSendingCampaign(db.pool, 'done');
+  const b = await createSendingCampaign(db.pool);
+  const inA = await addRecipient(db.pool, a, { status: 'sent' });
+  await db.pool.query(
+    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at, attempt_count)
+     values ($1, $2, $3, 'in_doubt', now(), 1)`,
+    [b, inA.customerId, inA.email],
+  );
+  const inB = { ...inA, campaignId: b };
+  const outcome = await apply(sesEvent('Delivery', inB));
+  t.like(outcome, { campaign_id: b, customer_id: inA.customerId, effect: 'recipient sent' });
+  // B is sent; the message id stays where it is (the unique index allows one holder).
+  t.like(await recipientRow(db.pool, inB), { recipient_status: 'sent', ses_message_id: null });
+  t.like(await recipientRow(db.pool, inA), {
+    recipient_status: 'sent',
+    ses_message_id: inA.messageId,
+  });
+  const [event] = await eventsFor(inA.messageId);
+  t.like(event, { campaign_id: b, customer_id: inA.customerId });
+});

@@ -65,10 +65,12 @@ test('settles in-doubt recipients from SES events and reports the rest', async (
   // Only an unmatched event for the address after the attempt (an identity notification, no tags).
   const unmatched = await inDoubt('bea@example.com', '2 hours');
   await event('send', { email: 'bea@example.com', ago: '119 minutes', messageId: 'm-bea' });
-  // An unmatched complaint: the strongest evidence wins.
+  // An unmatched complaint, minutes after the delivery of a message SES accepted just after the
+  // attempt (mail.timestamp): the strongest evidence wins.
   const complained = await inDoubt('cy@example.com', '2 hours');
-  await event('delivery', { email: 'cy@example.com', ago: '110 minutes' });
-  await event('complaint', { email: 'cy@example.com', ago: '100 minutes' });
+  const mail = { timestamp: new Date(Date.now() - 119 * 60_000).toISOString() };
+  await event('delivery', { email: 'cy@example.com', ago: '110 minutes', payload: { mail } });
+  await event('complaint', { email: 'cy@example.com', ago: '100 minutes', payload: { mail } });
   // Events from before the attempt say nothing about it.
   const stale = await inDoubt('dot@example.com', '8 hours');
   await event('delivery', { email: 'dot@example.com', ago: '3 days' });
