@@ -85,6 +85,11 @@ const envSchema = z.object({
   UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS: positiveInt(30),
   // In-doubt recipients with no SES evidence after this many hours are reported for an operator.
   IN_DOUBT_ALERT_AFTER_HOURS: positiveInt(6),
+  // Opt-in: an in-doubt recipient with no SES Send event this many minutes after its attempt is
+  // queued again, once, when the configuration set publishes Send events. Decimals allowed.
+  IN_DOUBT_RESEND_AFTER_MINUTES: optionalString.pipe(
+    z.coerce.number<string | undefined>().positive().optional(),
+  ),
 });
 
 // Every variable arrives as a string (or not at all), whatever zod coerces it to.
@@ -134,6 +139,8 @@ export interface Config {
   };
   readonly unsubscribeTokenPurgeAfterDays: number;
   readonly inDoubtAlertAfterHours: number;
+  /** Unset: in-doubt recipients are never resent without an operator. */
+  readonly inDoubtResendAfterMinutes: number | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -186,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     unsubscribeTokenPurgeAfterDays: e.UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS,
     inDoubtAlertAfterHours: e.IN_DOUBT_ALERT_AFTER_HOURS,
+    inDoubtResendAfterMinutes: e.IN_DOUBT_RESEND_AFTER_MINUTES,
   });
 }
 

@@ -1,11 +1,12 @@
--- Reconciliation uses only a recipient's own evidence (issue 15, item 6). Rerun-safe: functions
--- dropped first (reverse dependency order), then created.
+-- Reconciliation uses only a recipient's own evidence; the opt-in automatic resend (issue 15,
+-- item 6). Rerun-safe: functions dropped first (reverse dependency order), then created.
 --
 -- reconcile_in_doubt took any event for the same address, from any campaign and with no upper
 -- time bound: an event of campaign B settled campaign A's recipient and gave it B's message id,
 -- and with one address in doubt in two campaigns both took the same event, the unique index on
 -- ses_message_id failed the whole statement, and nothing anywhere was reconciled again.
 
+drop function if exists public.auto_resend_in_doubt(interval, interval);
 drop function if exists public.reconcile_in_doubt();
 drop function if exists public.reconcile_in_doubt(interval);
 drop function if exists public.in_doubt_evidence(uuid, uuid, text, timestamptz, interval);
@@ -53,7 +54,7 @@ comment on function public.ses_event_sent_at(jsonb) is
 --                      recipient holds its message id, and no other recipient of the address
 --                      without a message id was attempted within the same window;
 --   'ambiguous'        untagged and unmatched, inside the window, but another recipient could
---                      own it: evidence for nobody.
+--                      own it: evidence for nobody (the resend policy still waits for it).
 -- Other recipients of the address are found by customer_id: customers.email is unique, so an
 -- address is one customer (and that is indexed; campaign_recipients.email is not).
 create function public.in_doubt_evidence(p_campaign_id uuid, p_customer_id uuid, p_email text,
@@ -171,6 +172,130 @@ comment on function public.reconcile_in_doubt(interval) is
   'bounced, reject/rendering failure -> failed, any other delivery event -> sent. One row per '
   'recipient settled, or per recipient that failed (error set; the others are still settled). '
   'Recipients without evidence stay in_doubt.';
+
+-- The automatic decision is recorded like an operator's, under its own action.
+-- Several current migration files extend this list: add to whatever it allows now.
+do $$
+declare
+  v_actions text[];
+begin
+  select array_agg(m[1] order by m[1]) into v_actions
+    from pg_catalog.pg_constraint k,
+         regexp_matches(pg_catalog.pg_get_constraintdef(k.oid), '''([a-z_]+)''', 'g') m
+   where k.conrelid = 'public.operator_actions'::regclass
+     and k.conname = 'operator_actions_action_check';
+  if not 'auto_resend' = any(v_actions) then
+    alter table public.operator_actions drop constraint operator_actions_action_check;
+    execute format('alter table public.operator_actions add constraint operator_actions_action_check '
+                   'check (action in (%s))',
+                   (select string_agg(quote_literal(a), ', ') from unnest(v_actions || 'auto_resend'::text) a));
+  end if;
+end
+$$;
+comment on table public.operator_actions is
+  'Audit trail of operator acts (unsuppress, in-doubt decisions, job retries, campaign control), '
+  'whoever made them: CLI or psql; and of the automatic decisions taken in their place '
+  '(auto_resend: IN_DOUBT_RESEND_AFTER_MINUTES, details.automatic true).';
+
+-- IN_DOUBT_RESEND_AFTER_MINUTES (off unless set; the reconcile_in_doubt task calls this only when
+-- SES_CONFIGURATION_SET publishes Send events to a topic the webhook accepts, asked of SES at each
+-- run). A recipient in doubt for p_after with no event that may be its own was most likely never
+-- accepted by SES (SES publishes a Send event for every message it accepts): it is queued again,
+-- once. It is kept in doubt (for an operator) while that cannot be told: an ambiguous event; no
+-- Send event received since its attempt for any message (events may not be reaching mailer);
+-- SES events received before p_after elapsed still waiting to be applied.
+create function public.auto_resend_in_doubt(p_after interval,
+                                            p_lease interval default interval '120 seconds')
+  returns table (campaign_id uuid, customer_id uuid, resent boolean, result text)
+  language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  v_candidate record;
+  v_recipient public.campaign_recipients;
+  v_campaign_status text;
+begin
+  if p_after is null or p_after < interval '0' then
+    raise exception 'auto_resend_in_doubt: p_after must be a positive interval, got %', p_after
+      using errcode = 'invalid_parameter_value';
+  end if;
+  for v_candidate in
+    select r.campaign_id, r.customer_id
+      from public.campaign_recipients r
+     where r.recipient_status = 'in_doubt' and r.last_attempt_at <= now() - p_after
+       and not exists (select 1 from public.operator_actions a
+                        where a.action = 'auto_resend' and a.campaign_id = r.campaign_id
+                          and a.customer_id = r.customer_id)
+     order by r.campaign_id, r.customer_id
+  loop
+    campaign_id := v_candidate.campaign_id;
+    customer_id := v_candidate.customer_id;
+    resent := false;
+    begin
+      -- The campaign first, as resolve_in_doubt: its status says how the recipient is queued.
+      select c.status into v_campaign_status from public.campaigns c
+       where c.campaign_id = v_candidate.campaign_id for update;
+      select * into v_recipient from public.campaign_recipients r
+       where r.campaign_id = v_candidate.campaign_id and r.customer_id = v_candidate.customer_id
+         for update skip locked;
+      if not found or v_recipient.recipient_status <> 'in_doubt' then
+        continue; -- settled meanwhile, or being settled by an event right now
+      end if;
+      if exists (select 1 from public.in_doubt_evidence(v_recipient.campaign_id,
+                   v_recipient.customer_id, v_recipient.email, v_recipient.last_attempt_at, p_lease)) then
+        result := 'kept in doubt: an SES event for its address may be its own';
+      elsif not exists (select 1 from public.email_events_op s
+                         where s.created_at > v_recipient.last_attempt_at
+                           and s.event_type = 'send' and s.event_time > v_recipient.last_attempt_at) then
+        result := 'kept in doubt: no Send event for any message sent since its attempt has reached '
+                  'mailer, so the absence of its own proves nothing';
+      elsif exists (select 1 from graphile_worker.jobs j
+                     where j.task_identifier = 'process_ses_event' and j.attempts < j.max_attempts
+                       and j.created_at <= v_recipient.last_attempt_at + p_after) then
+        result := 'kept in doubt: SES events received in time to settle it are still waiting to be applied';
+      else
+        update public.campaign_recipients r
+           set recipient_status = 'pending',
+               last_error = format('in doubt; no SES Send event %s after the attempt: resent '
+                                   'automatically, once (IN_DOUBT_RESEND_AFTER_MINUTES)', p_after)
+         where r.campaign_id = v_recipient.campaign_id and r.customer_id = v_recipient.customer_id;
+        if v_campaign_status = 'done' then
+          update public.campaigns c set status = 'queued' where c.campaign_id = v_recipient.campaign_id;
+          result := 'pending; campaign queued again to send it';
+        elsif v_campaign_status in ('queued', 'sending') then
+          perform graphile_worker.add_job('send_recipient',
+            json_build_object('campaign_id', v_recipient.campaign_id,
+                              'customer_id', v_recipient.customer_id),
+            job_key => format('send_recipient:%s:%s', v_recipient.campaign_id, v_recipient.customer_id));
+          result := 'pending; send_recipient job added';
+        else
+          result := format('pending; campaign is %s: it is sent when the campaign is resumed',
+                           v_campaign_status);
+        end if;
+        perform public.record_operator_action('auto_resend', v_recipient.email,
+          v_recipient.campaign_id, v_recipient.customer_id,
+          format('automatic: no SES Send event %s after the attempt', p_after),
+          jsonb_build_object('automatic', true, 'policy', 'IN_DOUBT_RESEND_AFTER_MINUTES',
+                             'after_seconds', extract(epoch from p_after),
+                             'attempt_count', v_recipient.attempt_count,
+                             'last_attempt_at', v_recipient.last_attempt_at,
+                             'last_error', v_recipient.last_error));
+        resent := true;
+      end if;
+      return next;
+    exception when others then
+      resent := false;
+      result := format('error: %s (SQLSTATE %s)', sqlerrm, sqlstate);
+      return next;
+    end;
+  end loop;
+end;
+$$;
+comment on function public.auto_resend_in_doubt(interval, interval) is
+  'IN_DOUBT_RESEND_AFTER_MINUTES: queues again, once, each in_doubt recipient attempted more than '
+  'p_after ago with no SES event that may be its own, provided Send events of later messages '
+  'reached mailer and the events received in time are applied; recorded in operator_actions as '
+  'auto_resend (details.automatic). Call it only when the configuration set publishes Send '
+  'events. One row per recipient looked at: resent, or why it was kept in doubt.';
 
 -- apply_ses_event had the same flaw through the message id: it looked the recipient up by message
 -- id first, so an event whose message id the old reconciliation had given to another campaign's

@@ -1,5 +1,5 @@
 // In-doubt recipients (SendEmail called, outcome never recorded): typed callers of
-// in_doubt_recipients, resolve_in_doubt and reconcile_in_doubt.
+// in_doubt_recipients, resolve_in_doubt, reconcile_in_doubt and auto_resend_in_doubt.
 import type pg from 'pg';
 
 type Db = pg.Pool | pg.PoolClient;
@@ -63,6 +63,30 @@ export async function reconcileInDoubt(
   const { rows } = await db.query<Reconciled>(
     'select * from public.reconcile_in_doubt(make_interval(secs => $1))',
     [options.leaseSeconds],
+  );
+  return rows;
+}
+
+export interface AutoResend {
+  campaign_id: string;
+  customer_id: string;
+  resent: boolean;
+  /** What was done, or why the recipient was kept in doubt. */
+  result: string;
+}
+
+/**
+ * IN_DOUBT_RESEND_AFTER_MINUTES: queues again, once, the in-doubt recipients with no SES event
+ * `afterSeconds` after their attempt. Only for a configuration set that publishes Send events.
+ */
+export async function autoResendInDoubt(
+  db: Db,
+  options: { afterSeconds: number; leaseSeconds: number },
+): Promise<AutoResend[]> {
+  const { rows } = await db.query<AutoResend>(
+    `select * from public.auto_resend_in_doubt(make_interval(secs => $1),
+                                               make_interval(secs => $2))`,
+    [options.afterSeconds, options.leaseSeconds],
   );
   return rows;
 }

@@ -7,6 +7,7 @@ import {
   CreateConfigurationSetCommand,
   CreateConfigurationSetEventDestinationCommand,
   CreateEmailIdentityCommand,
+  type EventType,
   type SESv2Client,
 } from '@aws-sdk/client-sesv2';
 import { REQUIRED_EVENT_TYPES } from '../ses/preflight-events.ts';
@@ -18,6 +19,8 @@ export interface LocalSesSetup {
   configurationSet: string;
   topicArn: string;
   eventDestination?: string;
+  /** What the destination publishes; default every type mailer needs (REQUIRED_EVENT_TYPES). */
+  eventTypes?: readonly EventType[];
 }
 
 async function unlessExists(send: () => Promise<unknown>): Promise<void> {
@@ -46,7 +49,7 @@ export async function configureLocalSes(client: SESv2Client, setup: LocalSesSetu
         EventDestinationName: setup.eventDestination ?? 'mailer-sns',
         EventDestination: {
           Enabled: true,
-          MatchingEventTypes: [...REQUIRED_EVENT_TYPES],
+          MatchingEventTypes: [...(setup.eventTypes ?? REQUIRED_EVENT_TYPES)],
           SnsDestination: { TopicArn: setup.topicArn },
         },
       }),

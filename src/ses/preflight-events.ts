@@ -129,3 +129,21 @@ export async function checkConfigurationSet(
     return { findings, facts: undefined };
   }
 }
+
+/**
+ * For IN_DOUBT_RESEND_AFTER_MINUTES, asked at each reconcile run that has a recipient to decide
+ * on (the set can change at any time; a stale answer would resend messages SES did accept):
+ * undefined when SES publishes the set's Send events to a topic the webhook accepts, else why not.
+ */
+export async function sendEventsUnpublished(
+  client: SESv2Client,
+  set: string | undefined,
+  topicArns: readonly string[],
+): Promise<string | undefined> {
+  const { findings, facts } = await checkConfigurationSet(client, set, topicArns);
+  if (facts?.destinations.some((d) => d.eventTypes.includes('SEND'))) return undefined;
+  return (
+    findings.map((finding) => finding.line).join('; ') ||
+    `configuration set ${set} publishes no SEND events to a topic in SNS_TOPIC_ARNS`
+  );
+}
