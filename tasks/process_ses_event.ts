@@ -3,9 +3,9 @@
 //   as a JSON string), or a bare SES event object, so an operator can replay one from psql:
 //   select graphile_worker.add_job('process_ses_event', '<event json>'::json);
 // Rerun-safe: public.apply_ses_event is one transaction, moves a recipient only out of the states
-//   the event applies to, and keeps the first suppression reason; a rerun adds nothing but a second
-//   row in email_events_op. Redelivered SNS messages never get here twice: the webhook dedupes them
-//   by MessageId (sns_messages).
+//   the event applies to, and a suppression only ever gets stronger; a rerun adds nothing but a
+//   second row in email_events_op. Redelivered SNS messages never get here twice: the webhook
+//   dedupes them by MessageId (sns_messages).
 // A payload that is not an SES event, or an event type SES does not document, fails permanently:
 //   retrying cannot make it parse. A database error is transient and retried.
 // Enqueues nothing. May pause the campaign (reputation guard); that is logged with the reason.

@@ -43,10 +43,7 @@ test('add suppresses an address (and its pending recipients); check and list sho
   );
   t.is(recipient.rows[0]?.recipient_status, 'suppressed');
 
-  const again = await runCli(
-    ['suppress', 'add', 'pat@example.com', '--reason', 'complaint'],
-    env(),
-  );
+  const again = await runCli(['suppress', 'add', 'pat@example.com', '--reason', 'manual'], env());
   t.is(again.code, 0, again.stderr);
   t.regex(again.stdout, /already suppressed \(manual, by ops since .*\); unchanged/);
 
@@ -121,6 +118,52 @@ test('remove is an explicit, recorded act: a note always, --force for an unsubsc
   const absent = await runCli(['suppress', 'remove', 'tom@example.com', '--note', 'x'], env());
   t.is(absent.code, 0, absent.stderr);
   t.regex(absent.stdout, /not suppressed; nothing changed/);
+});
+
+test('a stronger reason replaces a weaker entry, and remove needs --force once an unsubscribe was recorded', async (t) => {
+  await db.pool.query(
+    `insert into suppression_list (email, reason, source) values ('val@example.com', 'manual', 'ops')`,
+  );
+  const stronger = await runCli(
+    ['suppress', 'add', 'val@example.com', '--reason', 'unsubscribe', '--note', 'asked by phone'],
+    env(),
+  );
+  t.is(stronger.code, 0, stronger.stderr);
+  t.regex(stronger.stdout, /val@example\.com was suppressed for manual; now unsubscribe \(ops\)/);
+  t.deepEqual(await entry('val@example.com'), { reason: 'unsubscribe', source: 'ops' });
+
+  // Lifted with her consent, later suppressed by hand for another reason: the unsubscribe she
+  // once made still needs --force to lift.
+  const lifted = await runCli(
+    ['suppress', 'remove', 'val@example.com', '--note', 'resubscribed, ticket 50', '--force'],
+    env(),
+  );
+  t.is(lifted.code, 0, lifted.stderr);
+  await runCli(['suppress', 'add', 'val@example.com', '--note', 'mailbox full'], env());
+  t.deepEqual(await entry('val@example.com'), { reason: 'manual', source: 'ops' });
+  const refused = await runCli(
+    ['suppress', 'remove', 'val@example.com', '--note', 'mailbox fixed'],
+    env(),
+  );
+  t.is(refused.code, 1);
+  t.regex(
+    refused.stderr,
+    /val@example\.com is suppressed for manual, but an unsubscribe was recorded for it on \d{4}-\d\d-\d\d \(operator_actions #\d+ \(unsuppress\)\): removing it needs p_force/,
+  );
+  t.deepEqual(await entry('val@example.com'), { reason: 'manual', source: 'ops' });
+  const forced = await runCli(
+    [
+      'suppress',
+      'remove',
+      'val@example.com',
+      '--note',
+      'mailbox fixed, consent on file',
+      '--force',
+    ],
+    env(),
+  );
+  t.is(forced.code, 0, forced.stderr);
+  t.is(await entry('val@example.com'), undefined);
 });
 
 test('an address that is not one is bad usage', async (t) => {

@@ -123,7 +123,7 @@ test('a complaint suppresses the address (complaint, ses) and marks the recipien
   t.deepEqual(await suppressionOf(db.pool, r.email), { reason: 'complaint', source: 'ses' });
 });
 
-test('the first suppression reason stays when a later event suppresses the address again', async (t) => {
+test('a later event keeps the stronger suppression reason: complaint over unsubscribe over bounce', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
   const r = await addRecipient(db.pool, campaign);
   await db.pool.query(
@@ -131,8 +131,10 @@ test('the first suppression reason stays when a later event suppresses the addre
     [r.email],
   );
   await apply(sesEvent('Complaint', r));
-  t.deepEqual(await suppressionOf(db.pool, r.email), { reason: 'unsubscribe', source: 'user' });
+  t.deepEqual(await suppressionOf(db.pool, r.email), { reason: 'complaint', source: 'ses' });
   t.like(await recipientRow(db.pool, r), { recipient_status: 'complained' });
+  await apply(sesEvent('Bounce', r));
+  t.deepEqual(await suppressionOf(db.pool, r.email), { reason: 'complaint', source: 'ses' });
 });
 
 test('Reject and Rendering Failure mark the recipient failed with the reason', async (t) => {

@@ -117,9 +117,7 @@ test('a queued campaign with nothing to send is done at once', async (t) => {
 
 test('unsuppress needs a note, and force for an unsubscribe; both acts are recorded', async (t) => {
   t.true((await one<{ r: boolean }>("select suppress_email('Sue@Example.com') as r")).r);
-  t.false(
-    (await one<{ r: boolean }>("select suppress_email('sue@example.com', 'complaint') as r")).r,
-  );
+  t.false((await one<{ r: boolean }>("select suppress_email('sue@example.com', 'manual') as r")).r);
   const entry = await one<{ reason: string; source: string }>(
     "select reason, source from suppression_list where email = 'sue@example.com'",
   );

@@ -1,6 +1,6 @@
 // `mailer suppress add|remove|list|check`: the compliance list, by hand. Removing an entry is an
-// explicit operator act: it needs --note, unsubscribe/complaint entries also --force, and it is
-// recorded in operator_actions (with the removed entry) as well as logged.
+// explicit operator act: it needs --note, also --force whenever the address ever unsubscribed or
+// complained, and it is recorded in operator_actions (with the removed entry) as well as logged.
 import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../context.ts';
 import {
@@ -35,15 +35,21 @@ function address(value: string): string {
 async function addAction(email: string, flags: { reason: string; note?: string }) {
   const { suppressEmail, findSuppression } = await import('../../queries/operations.ts');
   await withDatabase(async (pool, ctx) => {
-    const added = await orFail(() => suppressEmail(pool, address(email), flags.reason, flags.note));
+    const before = await findSuppression(pool, address(email));
+    const added = await orFail(() => suppressEmail(pool, email, flags.reason, flags.note));
     if (added === undefined) return;
     const entry = await findSuppression(pool, email);
     if (added) ctx.logger.info({ reason: flags.reason }, 'operator suppressed an address');
+    // The stronger reason wins (complaint > unsubscribe > bounce_hard > manual): an existing
+    // weaker entry takes the new reason and keeps its date.
     print(
-      added
-        ? `${entry?.email ?? email} suppressed (${flags.reason}, ops); its pending recipients are suppressed too`
-        : `${entry?.email ?? email} was already suppressed (${entry?.reason}, by ${entry?.source} since ` +
-            `${formatTime(entry?.created_at)}); unchanged`,
+      !added
+        ? `${entry?.email ?? email} was already suppressed (${entry?.reason}, by ${entry?.source} since ` +
+            `${formatTime(entry?.created_at)}); unchanged`
+        : before
+          ? `${entry?.email ?? email} was suppressed for ${before.reason}; now ${flags.reason} (ops), ` +
+            `suppressed since ${formatTime(entry?.created_at)}`
+          : `${entry?.email ?? email} suppressed (${flags.reason}, ops); its pending recipients are suppressed too`,
     );
   });
 }
@@ -130,11 +136,12 @@ export function registerSuppress(program: Command): void {
     .command('remove')
     .description(
       'Remove an address from the suppression list: an explicit, recorded operator act. ' +
-        'Unsubscribe and complaint entries also need --force (only with renewed consent).',
+        'It also needs --force (only with renewed consent) when the entry is an unsubscribe or ' +
+        'complaint, or when one was ever recorded for the address.',
     )
     .argument('<email>', 'the address (any case)')
     .requiredOption('--note <text>', 'why it may be mailed again (required, recorded)')
-    .option('--force', 'also remove an unsubscribe or complaint entry')
+    .option('--force', 'also remove it when the person unsubscribed or complained')
     .action(removeAction);
   suppress
     .command('list')
