@@ -80,8 +80,8 @@ const envSchema = z.object({
   // An S3-compatible endpoint (MinIO, a local test server); unset: AWS S3 in AWS_REGION.
   EVENTS_EXPORT_S3_ENDPOINT: optionalString.pipe(z.url().optional()),
   EVENTS_EXPORT_BATCH_ROWS: positiveInt(50_000),
-  // Expired unsubscribe tokens are deleted this many days after expiry (until then the link says
-  // "expired" rather than "unknown").
+  // Expired unsubscribe tokens that no email carried (recipient suppressed at generation, or
+  // gone) are deleted this many days after expiry; tokens of mail that went out are kept.
   UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS: positiveInt(30),
   // In-doubt recipients with no SES evidence after this many hours are reported for an operator.
   IN_DOUBT_ALERT_AFTER_HOURS: positiveInt(6),

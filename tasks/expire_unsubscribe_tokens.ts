@@ -1,7 +1,9 @@
-// expire_unsubscribe_tokens (recurring, daily; see crontab): deletes unsubscribe tokens that
-// expired more than UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS ago. Generation makes one token per
-// recipient per campaign, so without this the table grows by the customer count every week. Until
-// the purge an expired link says "expired"; afterwards "unknown": either way it unsubscribes nobody.
+// expire_unsubscribe_tokens (recurring, daily; see crontab): deletes the unsubscribe tokens no
+// email carried (their recipient was suppressed at generation, or is gone with its customer) once
+// they expired more than UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS ago. A token whose email went out is
+// kept as long as its campaign: its link may sit in an inbox for months, an expired token still
+// unsubscribes on a one-click POST, and a deleted one could only answer 404 (public.
+// expire_unsubscribe_tokens looks at each token during the week after its grace ends).
 // Payload: none (cron's {_cron: ...} is ignored).
 // Rerun-safe: each call deletes what is left; batches of 10,000 keep every transaction short.
 // Enqueues nothing.

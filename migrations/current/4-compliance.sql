@@ -189,3 +189,106 @@ end;
 $$;
 comment on function public.unsuppress_email(text, text, boolean) is
   'Removes an address from the suppression list, recording the removed entry and p_note in operator_actions. Needs p_force when the entry is an unsubscribe or complaint, or when one was ever recorded for the address (opt_out_record). Returns false when it was not suppressed. Recipients already suppressed stay so; future campaigns include the address again.';
+
+--------------------------------------------------------------------------------------------------
+-- 8. One-click unsubscribe keeps working. An expired token answered 410 to a real RFC 8058 POST,
+-- but mail stays in inboxes for months and a token can only unsubscribe its own address: the
+-- POST is honoured whatever the token's age. A used token whose address is no longer suppressed
+-- as an opt-out (lifted since, with renewed consent) unsubscribes again: the link still means it.
+
+create or replace function public.unsubscribe_by_token(p_token_id uuid, p_method text,
+                                                       out outcome text, out email text)
+  language plpgsql volatile as $$
+#variable_conflict use_column
+declare
+  t public.unsubscribe_tokens;
+  v_customer_id uuid;
+begin
+  if p_method is null or p_method not in ('one_click', 'form') then
+    raise exception 'unsubscribe_by_token: unknown method %', p_method using errcode = 'invalid_parameter_value';
+  end if;
+  select * into t from public.unsubscribe_tokens where token_id = p_token_id for update;
+  if not found then
+    outcome := 'unknown';
+    return;
+  end if;
+  email := t.email;
+  if t.used_at is not null and exists (
+    select 1 from public.suppression_list s
+     where s.email = t.email and s.reason in ('unsubscribe', 'complaint')) then
+    outcome := 'already';
+    return;
+  end if;
+
+  -- The suppression trigger stops this address's pending recipients in every campaign;
+  -- _150_keep_strongest turns a manual or bounce_hard entry into this unsubscribe.
+  insert into public.suppression_list (email, reason, source)
+  values (t.email, 'unsubscribe', 'user')
+  on conflict (email) do nothing;
+  update public.unsubscribe_tokens set used_at = coalesce(used_at, now()) where token_id = p_token_id;
+  -- 'sending' is left alone: the worker is between claim and outcome, and record_send_result only
+  -- records an outcome for sending/in_doubt rows. The suppression already stops anything later.
+  update public.campaign_recipients r
+     set recipient_status = 'unsubscribed', last_error = null
+   where r.campaign_id = t.campaign_id and r.email = t.email
+     and r.recipient_status in ('pending', 'sent', 'in_doubt', 'failed', 'suppressed');
+  select r.customer_id into v_customer_id from public.campaign_recipients r
+   where r.campaign_id = t.campaign_id and r.email = t.email;
+  insert into public.email_events_op (event_type, email, campaign_id, customer_id, payload)
+  values ('unsubscribe', t.email, t.campaign_id, v_customer_id,
+          jsonb_build_object('source', 'unsubscribe_link', 'method', p_method,
+                             'token_expired', t.expires_at <= now()));
+  outcome := 'unsubscribed';
+end;
+$$;
+comment on function public.unsubscribe_by_token(uuid, text) is
+  'Unsubscribes the token''s address, whatever the token''s age: suppression (unsubscribe, user; stronger than manual and bounce_hard), token used, the campaign''s recipient unsubscribed, an unsubscribe event. Returns unsubscribed | already | unknown; a second use changes nothing while the address stays suppressed as an opt-out.';
+
+create or replace function public.unsubscribe_token_status(p_token_id uuid, out outcome text,
+                                                           out email text)
+  language sql stable as $$
+  select coalesce(s.outcome, 'unknown'), s.email
+    from (select 1) one
+    left join lateral (
+      select case when t.used_at is not null
+                   and exists (select 1 from public.suppression_list l
+                                where l.email = t.email and l.reason in ('unsubscribe', 'complaint'))
+                  then 'already'
+                  when t.expires_at <= now() then 'expired'
+                  else 'valid' end as outcome,
+             t.email
+        from public.unsubscribe_tokens t where t.token_id = p_token_id) s on true;
+$$;
+comment on function public.unsubscribe_token_status(uuid) is
+  'What an unsubscribe link would do, changing nothing: valid | expired (older than its TTL; a POST still unsubscribes) | already | unknown, and its address.';
+
+-- The purge deleted every token some days after expiry, so a one-click POST from an old email
+-- answered 404 and unsubscribed nobody. A token that no longer exists cannot be honoured, so a
+-- token whose email may be in an inbox is never deleted (it lives as long as its campaign, like
+-- campaign_recipients). Only tokens no email carried are deleted: those of recipients suppressed
+-- at generation (final: never sent) and those whose recipient is gone (customer deleted). Each
+-- token is looked at during the 7 days after its grace ends (the task runs daily), not on every
+-- run for ever: a token kept then is kept for good.
+create or replace function public.expire_unsubscribe_tokens(p_grace interval, p_limit integer)
+  returns integer language sql volatile as $$
+  with doomed as (
+    select t.token_id from public.unsubscribe_tokens t
+     where t.expires_at < now() - p_grace
+       and t.expires_at >= now() - p_grace - interval '7 days'
+       -- By the customer's id: the recipient's primary key, not a scan of the whole campaign.
+       and not exists (
+         select 1 from public.customers c
+           join public.campaign_recipients r
+             on r.campaign_id = t.campaign_id and r.customer_id = c.customer_id
+          where c.email = t.email and r.recipient_status <> 'suppressed')
+     order by t.expires_at
+     limit p_limit
+       for update of t skip locked
+  ), deleted as (
+    delete from public.unsubscribe_tokens t using doomed d where t.token_id = d.token_id
+    returning 1
+  )
+  select count(*)::integer from deleted;
+$$;
+comment on function public.expire_unsubscribe_tokens(interval, integer) is
+  'Deletes up to p_limit unsubscribe tokens that expired between p_grace and p_grace + 7 days ago and that no email carried (recipient suppressed at generation, or gone); returns how many. Tokens of mail that went out are kept, so their one-click POST keeps working. Call until it returns less than p_limit.';

@@ -3,7 +3,9 @@ import type pg from 'pg';
 
 type Db = pg.Pool | pg.PoolClient;
 
-export type UnsubscribeOutcome = 'unsubscribed' | 'already' | 'expired' | 'unknown';
+// A token is honoured whatever its age (its mail may sit in an inbox for months, and it only ever
+// unsubscribes its own address): 'expired' only tells the confirmation page to say the link is old.
+export type UnsubscribeOutcome = 'unsubscribed' | 'already' | 'unknown';
 export type TokenStatus = 'valid' | 'already' | 'expired' | 'unknown';
 /** one_click: the RFC 8058 POST a mail client sends; form: the button on our confirmation page. */
 export type UnsubscribeMethod = 'one_click' | 'form';

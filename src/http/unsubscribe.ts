@@ -1,7 +1,9 @@
 // /unsubscribe/:token, the List-Unsubscribe URL of every email. GET shows what the link would do
 // and a confirm button: link scanners and previews follow GETs, so a GET never unsubscribes. POST
 // unsubscribes, either the RFC 8058 one-click request a mail client sends (a form field
-// List-Unsubscribe=One-Click) or our page's button. Bad links get a page saying so, never a 500.
+// List-Unsubscribe=One-Click) or our page's button, whatever the link's age: mail stays in inboxes
+// for months, and a token only ever unsubscribes its own address. Bad links get a page saying so,
+// never a 500.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   isTokenShaped,
@@ -45,13 +47,6 @@ export function createUnsubscribeHandlers(deps: HttpDeps) {
       title: 'This unsubscribe link is not valid',
       paragraphs: ['We do not know this link. Please use the unsubscribe link in a recent email.'],
     },
-    expired: {
-      title: 'This unsubscribe link has expired',
-      paragraphs: [
-        `Links in our emails work for ${config.unsubscribeTokenTtlDays} days. ` +
-          'Please use the unsubscribe link in a more recent email from us.',
-      ],
-    },
     unavailable: {
       title: 'Please try again in a few minutes',
       paragraphs: ['We could not process your request just now. Nothing was changed.'],
@@ -65,9 +60,17 @@ export function createUnsubscribeHandlers(deps: HttpDeps) {
       title: 'You are already unsubscribed',
       paragraphs: [`${email} is unsubscribed; there is nothing else to do.`],
     }),
-    confirm: (email: string, token: string): Page => ({
+    confirm: (email: string, token: string, old: boolean): Page => ({
       title: 'Unsubscribe?',
-      paragraphs: [`Press the button to stop receiving our emails at ${email}.`],
+      paragraphs: [
+        ...(old
+          ? [
+              `This link is from an email more than ${config.unsubscribeTokenTtlDays} days old; ` +
+                'it still works.',
+            ]
+          : []),
+        `Press the button to stop receiving our emails at ${email}.`,
+      ],
       form: { action: linkFor(token), button: 'Unsubscribe' },
     }),
     notConfirmed: (token: string): Page => ({
@@ -92,9 +95,10 @@ export function createUnsubscribeHandlers(deps: HttpDeps) {
         return databaseDown(res, error);
       }
       const email = status.email ?? 'your address';
-      if (status.outcome === 'valid') return answer(res, 200, pages.confirm(email, token));
+      if (status.outcome === 'valid' || status.outcome === 'expired') {
+        return answer(res, 200, pages.confirm(email, token, status.outcome === 'expired'));
+      }
       if (status.outcome === 'already') return answer(res, 200, pages.already(email));
-      if (status.outcome === 'expired') return answer(res, 410, pages.expired);
       return answer(res, 404, pages.unknown);
     },
 
@@ -119,7 +123,6 @@ export function createUnsubscribeHandlers(deps: HttpDeps) {
       const email = result.email ?? 'your address';
       if (result.outcome === 'unsubscribed') return answer(res, 200, pages.done(email));
       if (result.outcome === 'already') return answer(res, 200, pages.already(email));
-      if (result.outcome === 'expired') return answer(res, 410, pages.expired);
       return answer(res, 404, pages.unknown);
     },
   };

@@ -13,7 +13,7 @@ import { runs } from './runs.ts';
 
 let db: TestDatabase;
 let server: RunningServer;
-let day = 0;
+let month = 0;
 let sample: { token: string; email: string };
 
 test.before(async () => {
@@ -31,10 +31,10 @@ test.after.always(async () => {
 
 /** A fresh campaign for the given customers (and every other active one); its tokens by email. */
 async function campaign(): Promise<{ campaignId: string; tokens: Map<string, string> }> {
-  day++;
+  month++; // one week-1 campaign per month
   const c = await generateCampaign(db.pool, {
     weekOfMonth: 1,
-    generatedDate: new Date(Date.UTC(2031, 0, day)).toISOString().slice(0, 10),
+    generatedDate: new Date(Date.UTC(2031, month, 1)).toISOString().slice(0, 10),
     send: false,
     tokenTtlDays: 90,
     publicUrl: PUBLIC_URL,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { taskRunner } from './run-task.ts';
 
 let db: TestDatabase;
@@ -41,3 +41,46 @@ test('deletes tokens expired longer ago than the grace period, in batches, and k
     'a second run finds nothing to do',
   );
 });
+
+// Serial, and its campaign removed after: the test above counts every token in the table.
+test.serial(
+  'keeps every token whose email went out or may still go out; only unsent ones go',
+  async (t) => {
+    const template = await createTemplate(db.pool, { version: 2 });
+    const campaign = await createCampaign(db.pool, { template_id: template.template_id });
+    t.teardown(() =>
+      db.pool.query('delete from campaigns where campaign_id = $1', [campaign.campaign_id]),
+    );
+    const statuses = [
+      'sent',
+      'bounced',
+      'complained',
+      'unsubscribed',
+      'in_doubt',
+      'failed',
+      'pending',
+    ];
+    const kept: string[] = [];
+    for (const status of [...statuses, 'suppressed']) {
+      const customer = await createRecipient(db.pool, campaign.campaign_id, status);
+      if (status !== 'suppressed') kept.push(customer.email);
+      await db.pool.query(
+        `insert into unsubscribe_tokens (email, campaign_id, expires_at)
+       values ($1, $2, now() - interval '31 days')`,
+        [customer.email, campaign.campaign_id],
+      );
+    }
+    const task = await taskRunner('expire_unsubscribe_tokens', db.pool, {
+      UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS: '30',
+    });
+    await task.run();
+    const { rows } = await db.pool.query<{ email: string }>(
+      'select email from unsubscribe_tokens where campaign_id = $1 order by email',
+      [campaign.campaign_id],
+    );
+    t.deepEqual(
+      rows.map((r) => r.email),
+      kept.sort(),
+    );
+  },
+);
