@@ -9,7 +9,9 @@ for (const n of sizes) {
   try {
     await seedCustomers(db.pool, n);
     const { rows } = await db.pool.query<{ id: string }>(
-      `select public.generate_campaign(1, current_date, false, interval '90 days', 'http://x') as id`,
+      // Forced: today need not be in week 1.
+      `select public.generate_campaign(1, current_date, false, interval '90 days', 'http://x',
+                                       p_force => true) as id`,
     );
     const campaignId = rows[0]?.id;
 

@@ -51,8 +51,10 @@ try {
     let peakRss = rssBefore;
     const t0 = performance.now();
     await db.pool.query(
+      // Forced: today need not be in week 1.
       `select graphile_worker.add_job('generate_campaign',
-         json_build_object('week_of_month', 1, 'generated_date', current_date::text, 'send', true))`,
+         json_build_object('week_of_month', 1, 'generated_date', current_date::text, 'send', true,
+                           'force', true))`,
     );
     let status: string | undefined;
     while (status === undefined) {

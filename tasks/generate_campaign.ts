@@ -1,8 +1,10 @@
 // generate_campaign: creates the week's campaign, its recipients and unsubscribe tokens in one
 // set-based SQL transaction (public.generate_campaign), and queues it unless send is false.
 // Payload: {"week_of_month": 1-4, "generated_date"?: "YYYY-MM-DD" (default today UTC),
-//           "send"?: boolean (default true)}
+//           "send"?: boolean (default true), "force"?: boolean (default false)}
 // Rerun-safe: (week_of_month, generated_date) is unique; a rerun returns the existing campaign.
+//   Unless forced, a date outside the week or a second campaign for the (month, week) fails the
+//   job for good with generate_campaign's message (the payload itself is wrong).
 // Enqueues: one send_recipient per pending recipient, via the campaigns status trigger.
 import { z } from 'zod';
 import { generateCampaign } from '../src/queries/campaigns.ts';
@@ -19,7 +21,11 @@ export const generateCampaignPayload = z.object({
     .refine((d) => d >= '1970-01-01' && d <= '9999-12-31', 'must be a date from 1970 on')
     .optional(),
   send: z.boolean().optional(),
+  force: z.boolean().optional(),
 });
+
+// generate_campaign's refusals of the payload: a date outside the week, a second campaign.
+const REFUSED = new Set(['22023', '23505']);
 
 export default function createGenerateCampaign(deps: TaskDeps) {
   return defineTask('generate_campaign', generateCampaignPayload, async (payload, helpers) => {
@@ -31,6 +37,12 @@ export default function createGenerateCampaign(deps: TaskDeps) {
       send: payload.send ?? true,
       tokenTtlDays: deps.config.unsubscribeTokenTtlDays,
       publicUrl: deps.config.publicUrl,
+      force: payload.force ?? false,
+    }).catch((error: unknown) => {
+      if (REFUSED.has(String((error as { code?: unknown }).code))) {
+        throw new PermanentJobError((error as Error).message, { cause: error });
+      }
+      throw error;
     });
     helpers.logger.info(
       `campaign ${campaign.campaign_id} (${campaign.campaign_name}): ${campaign.status}, ` +

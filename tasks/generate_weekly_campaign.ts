@@ -6,12 +6,14 @@
 // Payload: graphile-worker cron's {"_cron": {"ts": ISO time, "backfilled": bool}}; the date comes
 //   from _cron.ts (the scheduled time, also for a backfilled run), else {"date": "YYYY-MM-DD"},
 //   else today (UTC).
-// Rerun-safe: public.generate_campaign is idempotent per (week_of_month, generated_date).
+// Rerun-safe: public.generate_campaign is idempotent per (week_of_month, generated_date), and a
+//   week that already has its campaign on another day (an operator generated it by hand on the
+//   Sunday) is left alone with a log line: one campaign per (month, week).
 // Enqueues: the campaign's send_recipient jobs (campaigns status trigger). No active template for
 //   the week is a permanent failure with a clear message (visible in `mailer jobs`; add the
 //   template, then `mailer jobs retry ID`).
 import { z } from 'zod';
-import { generateCampaign } from '../src/queries/campaigns.ts';
+import { generateCampaign, weekOfMonth } from '../src/queries/campaigns.ts';
 import { publicUrlProblem } from '../src/ses/target.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
@@ -23,9 +25,7 @@ const payloadSchema = z.object({
   date: z.iso.date().optional(),
 });
 
-export function weekOfMonth(date: string): number {
-  return Math.ceil(Number(date.slice(8, 10)) / 7);
-}
+export { weekOfMonth };
 
 export default function createGenerateWeeklyCampaign(deps: TaskDeps) {
   return defineTask('generate_weekly_campaign', payloadSchema, async (payload, helpers) => {
@@ -57,7 +57,13 @@ export default function createGenerateWeeklyCampaign(deps: TaskDeps) {
         `weekly campaign ${campaign.campaign_name}: ${campaign.status}, ${campaign.recipients} recipients`,
       );
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'P0002') {
+      const code = (error as { code?: unknown }).code;
+      if (code === '23505') {
+        // generate_campaign: this (month, week) has a campaign on another date. Done already.
+        log.info({ date, week }, (error as Error).message);
+        return;
+      }
+      if (code === 'P0002') {
         throw new PermanentJobError(
           `generate_weekly_campaign: no active template for week ${week} (${date}); add one ` +
             '(mailer templates add), then retry this job (mailer jobs retry ID)',

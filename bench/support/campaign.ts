@@ -28,11 +28,14 @@ export async function prepareCampaign(db: BenchDatabase, recipients: number): Pr
   return id;
 }
 
-/** Generates (not queues) the campaign of `week` for current_date + dayOffset. */
+/**
+ * Generates (not queues) the campaign of `week` for current_date + dayOffset; forced, since a
+ * benchmark's date need not be in the week, nor the first campaign of its week.
+ */
 export async function draftCampaign(db: BenchDatabase, week: number, dayOffset: number) {
   const { rows } = await db.pool.query<{ id: string }>(
     `select public.generate_campaign($1, current_date + $2::int, false, interval '90 days',
-                                     'https://mailer.example') as id`,
+                                     'https://mailer.example', p_force => true) as id`,
     [week, dayOffset],
   );
   const id = rows[0]?.id;

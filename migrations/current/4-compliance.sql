@@ -6,6 +6,9 @@ drop trigger if exists _150_keep_strongest on public.suppression_list;
 drop trigger if exists _150_never_weaken on public.suppression_list;
 drop function if exists public.tg_suppression_list__keep_strongest();
 drop function if exists public.tg_suppression_list__never_weaken();
+drop function if exists public.enqueue_generate_campaign(integer, date, boolean);
+drop function if exists public.generate_campaign(integer, date, boolean, interval, text);
+drop function if exists public.check_campaign_identity(text, integer, date, boolean);
 
 --------------------------------------------------------------------------------------------------
 -- 7. Suppression strength. Every insert into suppression_list used `on conflict do nothing`, so an
@@ -292,3 +295,172 @@ create or replace function public.expire_unsubscribe_tokens(p_grace interval, p_
 $$;
 comment on function public.expire_unsubscribe_tokens(interval, integer) is
   'Deletes up to p_limit unsubscribe tokens that expired between p_grace and p_grace + 7 days ago and that no email carried (recipient suppressed at generation, or gone); returns how many. Tokens of mail that went out are kept, so their one-click POST keeps working. Call until it returns less than p_limit.';
+
+--------------------------------------------------------------------------------------------------
+-- 9. Campaign identity: one campaign per (month, week of the month), unless the operator forces
+-- it, and a date that contradicts the week is refused. The week of a date is its seven-day block
+-- of the month: days 1-7 week 1, 8-14 week 2, 15-21 week 3, 22-28 week 4, 29-31 week 5 (no
+-- campaign). For a Monday it is the Monday count, the weekly cron's rule
+-- (tasks/generate_weekly_campaign.ts weekOfMonth); a Sunday the 6th and a Monday the 7th are both
+-- week 1, so a campaign generated on the one stops a second on the other.
+-- A check inside generate_campaign under a lock per (month, week), not a unique index: a forced
+-- second campaign is allowed, and campaigns inserted by hand (tests, repairs) are not generation.
+
+create or replace function public.week_of_month(p_date date) returns integer
+  language sql immutable parallel safe as $$
+  select (extract(day from p_date)::integer + 6) / 7;
+$$;
+comment on function public.week_of_month(date) is
+  'The week of the month a date falls in: days 1-7 -> 1 ... 22-28 -> 4, 29-31 -> 5. For a Monday, the Monday count.';
+
+create or replace function public.check_campaign_identity(p_caller text, p_week integer,
+                                                          p_date date, p_force boolean)
+  returns void language plpgsql stable as $$
+declare
+  v_week integer := public.week_of_month(p_date);
+  v_month date := date_trunc('month', p_date)::date;
+  v_other public.campaigns;
+begin
+  if coalesce(p_force, false) then
+    return;
+  end if;
+  if v_week <> p_week then
+    raise exception '%: %', p_caller, case when v_week > 4
+      then format('%s is in week 5 of its month (days 29-31), which has no campaign; a campaign '
+                  'for week %s needs a date from %s to %s', p_date, p_week,
+                  v_month + (p_week - 1) * 7, v_month + p_week * 7 - 1)
+      else format('%s is in week %s of its month (days %s-%s), not week %s; week %s of %s is %s to %s',
+                  p_date, v_week, v_week * 7 - 6, v_week * 7, p_week, p_week,
+                  to_char(v_month, 'YYYY-MM'), v_month + (p_week - 1) * 7, v_month + p_week * 7 - 1)
+      end
+      using errcode = 'invalid_parameter_value',
+            hint = 'give the date and the week together right, or force it (p_force => true, --force)';
+  end if;
+  select * into v_other from public.campaigns c
+   where c.week_of_month = p_week and c.generated_date <> p_date
+     and c.generated_date >= v_month and c.generated_date < (v_month + interval '1 month')::date
+   order by c.created_at limit 1;
+  if found then
+    raise exception '%: week % of % already has campaign % (%, %): a second one would mail the '
+      'same content again', p_caller, p_week, to_char(v_month, 'YYYY-MM'), v_other.campaign_id,
+      v_other.campaign_name, v_other.status
+      using errcode = 'unique_violation',
+            hint = 'to send it anyway, force it (p_force => true, --force)';
+  end if;
+end;
+$$;
+comment on function public.check_campaign_identity(text, integer, date, boolean) is
+  'For p_caller''s message: refuses (unless p_force) a campaign whose date is not in its week of the month (invalid_parameter_value), or a second campaign for a (month, week) that has one on another date (unique_violation).';
+
+create or replace function public.generate_campaign(p_week_of_month integer, p_generated_date date,
+                                                    p_send boolean, p_token_ttl interval,
+                                                    p_public_url text, p_force boolean default false)
+  returns uuid language plpgsql volatile as $$
+declare
+  v_template public.templates;
+  v_campaign_id uuid;
+begin
+  if p_week_of_month is null or p_week_of_month not between 1 and 4 then
+    raise exception 'generate_campaign: week_of_month must be 1-4, got %', p_week_of_month
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_generated_date is null then
+    raise exception 'generate_campaign: generated_date is required' using errcode = 'invalid_parameter_value';
+  end if;
+  -- One generation per (month, week) at a time: two of them on different dates would each find
+  -- no other campaign.
+  perform pg_advisory_xact_lock(hashtext('public.generate_campaign'),
+    (extract(year from p_generated_date)::integer * 100
+     + extract(month from p_generated_date)::integer) * 10 + p_week_of_month);
+
+  select campaign_id into v_campaign_id from public.campaigns
+   where week_of_month = p_week_of_month and generated_date = p_generated_date;
+  if found then
+    -- Already generated (a rerun, or a second worker): return the existing one unchanged.
+    return v_campaign_id;
+  end if;
+  perform public.check_campaign_identity('generate_campaign', p_week_of_month, p_generated_date,
+                                        p_force);
+
+  select * into v_template from public.templates
+   where week_of_month = p_week_of_month and is_active
+   order by version desc limit 1;
+  if not found then
+    raise exception 'generate_campaign: no active template for week %', p_week_of_month
+      using errcode = 'no_data_found';
+  end if;
+
+  insert into public.campaigns (campaign_name, week_of_month, generated_date, template_id)
+  values (format('week %s, %s', p_week_of_month, p_generated_date), p_week_of_month,
+          p_generated_date, v_template.template_id)
+  on conflict (week_of_month, generated_date) do nothing
+  returning campaign_id into v_campaign_id;
+
+  if v_campaign_id is null then
+    -- Inserted by hand meanwhile (generation itself is serialised by the lock above).
+    select campaign_id into v_campaign_id from public.campaigns
+     where week_of_month = p_week_of_month and generated_date = p_generated_date;
+    return v_campaign_id;
+  end if;
+
+  insert into public.unsubscribe_tokens (email, campaign_id, expires_at)
+  select c.email, v_campaign_id, now() + p_token_ttl
+    from public.customers c
+   where c.is_active;
+
+  insert into public.campaign_recipients (campaign_id, customer_id, email, recipient_status, template_data)
+  select v_campaign_id, c.customer_id, c.email,
+         case when s.email is null then 'pending' else 'suppressed' end,
+         jsonb_build_object(
+           'name', c.name, 'company', c.company, 'country', c.country, 'email', c.email,
+           'unsubscribe_url', rtrim(p_public_url, '/') || '/unsubscribe/' || t.token_id)
+    from public.customers c
+    join public.unsubscribe_tokens t on t.campaign_id = v_campaign_id and t.email = c.email
+    left join public.suppression_list s on s.email = c.email
+   where c.is_active
+   -- In primary key order: the key (campaign_id, customer_id), campaign_recipients_pending_idx
+   -- and campaign_recipients_customer_id_idx are then filled left to right instead of at random
+   -- places (recipients 22% faster at 300,000 customers).
+   order by c.customer_id;
+
+  if p_send then
+    update public.campaigns set status = 'queued' where campaign_id = v_campaign_id;
+  end if;
+  return v_campaign_id;
+end;
+$$;
+comment on function public.generate_campaign(integer, date, boolean, interval, text, boolean) is
+  'Creates the week''s campaign with one recipient and one unsubscribe token per active customer; suppressed addresses are recorded as suppressed. Queues it when p_send. Idempotent per week and date. Unless p_force: the date must be in the week of the month (week_of_month), and a (month, week) with a campaign on another date gets no second one.';
+
+create or replace function public.enqueue_generate_campaign(p_week integer, p_date date default null,
+                                                            p_send boolean default true,
+                                                            p_force boolean default false)
+  returns bigint language plpgsql volatile security definer
+  set search_path = pg_catalog, public, pg_temp as $$
+declare
+  v_date date := coalesce(p_date, (now() at time zone 'utc')::date);
+  v_job_id bigint;
+begin
+  if p_week is null or p_week not between 1 and 4 then
+    raise exception 'enqueue_generate_campaign: week must be 1-4, got %', p_week
+      using errcode = 'invalid_parameter_value';
+  end if;
+  -- Refused now, in the operator's session, rather than as a failed job later (the job checks
+  -- again, under the generation lock).
+  if not exists (select 1 from public.campaigns where week_of_month = p_week and generated_date = v_date) then
+    perform public.check_campaign_identity('enqueue_generate_campaign', p_week, v_date, p_force);
+  end if;
+  select id into v_job_id from graphile_worker.add_job('generate_campaign',
+    json_build_object('week_of_month', p_week, 'generated_date', v_date, 'send', coalesce(p_send, true),
+                      'force', coalesce(p_force, false)),
+    job_key => format('generate_campaign:%s:%s', p_week, v_date));
+  perform public.record_operator_action('enqueue_generate_campaign', null, null, null, null,
+    jsonb_build_object('week_of_month', p_week, 'generated_date', v_date, 'send', coalesce(p_send, true),
+                       'force', coalesce(p_force, false), 'job_id', v_job_id));
+  return v_job_id;
+end;
+$$;
+comment on function public.enqueue_generate_campaign(integer, date, boolean, boolean) is
+  'Adds a generate_campaign job (week 1-4, date default today UTC, send default true, force default false); returns its job id. Refuses at once a date outside the week or a second campaign for the (month, week), unless p_force. Generation is idempotent per week and date.';
+revoke all on function public.enqueue_generate_campaign(integer, date, boolean, boolean) from public;
+grant execute on function public.enqueue_generate_campaign(integer, date, boolean, boolean) to mailer_operator;

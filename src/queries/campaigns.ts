@@ -6,6 +6,18 @@ export interface GenerateOptions {
   send: boolean;
   tokenTtlDays: number;
   publicUrl: string;
+  /** A second campaign for the (month, week), or a date outside the week: the operator's call. */
+  force?: boolean;
+}
+
+/**
+ * The week of the month a YYYY-MM-DD date falls in: its seven-day block (days 1-7 week 1 ...
+ * 22-28 week 4, 29-31 week 5, which has no campaign). For a Monday this is the Monday count.
+ * public.week_of_month() in SQL is the same rule, and generate_campaign refuses a date in another
+ * week than the campaign's unless forced.
+ */
+export function weekOfMonth(date: string): number {
+  return Math.ceil(Number(date.slice(8, 10)) / 7);
 }
 
 export interface CampaignSummary {
@@ -19,8 +31,11 @@ export async function generateCampaign(
   db: pg.Pool | pg.PoolClient,
   options: GenerateOptions,
 ): Promise<CampaignSummary> {
+  // p_force only when forced: an unforced call is the same as before it existed.
+  const force = options.force === true ? ', p_force => true' : '';
   const generated = await db.query<{ campaign_id: string }>(
-    `select public.generate_campaign($1, $2::date, $3, make_interval(days => $4), $5) as campaign_id`,
+    `select public.generate_campaign($1, $2::date, $3, make_interval(days => $4), $5${force})
+         as campaign_id`,
     [
       options.weekOfMonth,
       options.generatedDate,

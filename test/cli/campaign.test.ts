@@ -86,6 +86,56 @@ test('generate queues by default and refuses a week without an active template',
   t.regex(missing.stderr, /no active template for week 3/);
 });
 
+test('generate takes the week from --date, and one campaign per week of the month unless --force', async (t) => {
+  const derived = await runCli(
+    ['campaign', 'generate', '--date', '2030-04-08', '--no-send', '--json'],
+    env(),
+  );
+  t.is(derived.code, 0, derived.stderr);
+  const first = JSON.parse(derived.stdout) as { campaign_id: string; campaign_name: string };
+  t.is(first.campaign_name, 'week 2, 2030-04-08');
+
+  const contradicts = await runCli(
+    ['campaign', 'generate', '--week', '1', '--date', '2030-04-08', '--no-send'],
+    env(),
+  );
+  t.is(contradicts.code, 2, 'a date outside the week is bad usage');
+  t.regex(
+    contradicts.stderr,
+    /2030-04-08 is in week 2 of its month \(days 8-14\), not week 1; week 1 of 2030-04 is 2030-04-01 to 2030-04-07/,
+  );
+  const fifth = await runCli(['campaign', 'generate', '--date', '2030-04-29'], env());
+  t.is(fifth.code, 2);
+  t.regex(fifth.stderr, /2030-04-29 is in week 5 of its month .*--force/);
+
+  // Generated on the 8th, then again on Saturday the 13th: the same week of April.
+  const second = await runCli(['campaign', 'generate', '--date', '2030-04-13', '--no-send'], env());
+  t.is(second.code, 1);
+  t.regex(
+    second.stderr,
+    new RegExp(
+      `week 2 of 2030-04 already has campaign ${first.campaign_id} \\(week 2, 2030-04-08, draft\\).*--force`,
+    ),
+  );
+  const forced = await runCli(
+    ['campaign', 'generate', '--date', '2030-04-13', '--no-send', '--force', '--json'],
+    env(),
+  );
+  t.is(forced.code, 0, forced.stderr);
+  t.like(JSON.parse(forced.stdout), {
+    campaign_name: 'week 2, 2030-04-13',
+    already_existed: false,
+  });
+  const { rows } = await db.pool.query(
+    `select campaign_name from campaigns where to_char(generated_date, 'YYYY-MM') = '2030-04'
+      order by generated_date`,
+  );
+  t.deepEqual(
+    rows.map((r) => r.campaign_name),
+    ['week 2, 2030-04-08', 'week 2, 2030-04-13'],
+  );
+});
+
 test('bad arguments exit 2 and an unknown campaign exits 1', async (t) => {
   for (const args of [
     ['campaign', 'generate', '--week', '5'],
@@ -106,7 +156,7 @@ test('bad arguments exit 2 and an unknown campaign exits 1', async (t) => {
 
 test('status counts recipients per status with send, bounce and complaint rates', async (t) => {
   const generated = await runCli(
-    ['campaign', 'generate', '--week', '1', '--date', '2030-01-27', '--no-send', '--json'],
+    ['campaign', 'generate', '--week', '1', '--date', '2030-03-03', '--no-send', '--json'],
     env(),
   );
   const { campaign_id: id } = JSON.parse(generated.stdout) as { campaign_id: string };
@@ -144,7 +194,7 @@ test('status counts recipients per status with send, bounce and complaint rates'
 
 test('status --watch refreshes until the campaign is done', async (t) => {
   const generated = await runCli(
-    ['campaign', 'generate', '--week', '2', '--date', '2030-02-03', '--json'],
+    ['campaign', 'generate', '--week', '2', '--date', '2030-02-10', '--json'],
     env(),
   );
   const { campaign_id: id } = JSON.parse(generated.stdout) as { campaign_id: string };

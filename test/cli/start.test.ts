@@ -38,7 +38,8 @@ test('mailer start migrates an empty database, serves /healthz, works jobs and s
     `insert into templates (provider, provider_template_name, week_of_month) values ('internal', 'w3', 3);
      insert into template_contents (template_id, subject, text_body) select template_id, 'Hi {{name}}', 'Hello' from templates;
      insert into customers (email, name) values ('one@example.com', 'One'), ('two@example.com', 'Two');
-     select graphile_worker.add_job('generate_campaign', json_build_object('week_of_month', 3));`,
+     select graphile_worker.add_job('generate_campaign',
+       json_build_object('week_of_month', 3, 'generated_date', '2026-11-16'));`,
   );
   await waitFor(async () => ses.sent().length === 2, { what: 'two emails sent' });
 

@@ -27,7 +27,7 @@ test.before(async () => {
     insert into templates (template_id, provider, provider_template_name, week_of_month, version)
     values ('d7b8c9d0-3e4f-4051-b263-748596071829', 'ses', 'weekly-2', 2, 1);
     insert into campaigns (campaign_id, campaign_name, week_of_month, generated_date, template_id)
-    values ('${CAMPAIGN}', 'week 2, 2026-11-02', 2, '2026-11-02', 'd7b8c9d0-3e4f-4051-b263-748596071829');
+    values ('${CAMPAIGN}', 'week 2, 2026-10-12', 2, '2026-10-12', 'd7b8c9d0-3e4f-4051-b263-748596071829');
     insert into customers (customer_id, email) values
       ('${IN_DOUBT_SENT}', 'dora@example.com'), ('${IN_DOUBT_RESEND}', 'ed@example.com'),
       ('${PENDING}', 'carl@example.com');

@@ -67,7 +67,7 @@ test.serial(
     // SES holds requests past the client timeout, then pauses the account.
     p.ses.setFaults({ hangMs: 1500 });
     await createCustomer(p.db.pool, { email: 'slow@example.com' });
-    const second = await generate(p.db, { date: '2026-11-09' });
+    const second = await generate(p.db, { date: '2026-12-07' });
     // A few timeouts are enough for their log lines; the worker's breaker then holds the sends
     // and probes at growing intervals, so SES answers again before the rest go.
     await waitFor(
@@ -85,7 +85,7 @@ test.serial(
     await waitForDone(p.db, second);
     p.ses.setFaults({ sendingPaused: true });
     await createCustomer(p.db.pool, { email: 'paused@example.com' });
-    const third = await generate(p.db, { date: '2026-11-16' });
+    const third = await generate(p.db, { date: '2027-01-04' });
     await waitFor(
       async () =>
         (

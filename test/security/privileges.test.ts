@@ -243,7 +243,7 @@ test.serial('a whole campaign runs as mailer_app, prepared by mailer_operator', 
     await app.query('select graphile_worker.add_job($1)', [task]);
   }
   await app.query(
-    `select graphile_worker.add_job('generate_weekly_campaign', '{"_cron": {"ts": "2031-03-06T06:00:00Z"}}')`,
+    `select graphile_worker.add_job('generate_weekly_campaign', '{"_cron": {"ts": "2031-04-07T06:00:00Z"}}')`,
   );
   await waitFor(
     async () => (await db.pool.query('select 1 from graphile_worker.jobs')).rowCount === 0,

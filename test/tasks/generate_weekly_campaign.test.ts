@@ -1,4 +1,5 @@
 import test from 'ava';
+import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
 import { weekOfMonth } from '../../tasks/generate_weekly_campaign.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -103,4 +104,25 @@ test('a manual run takes a date from the payload', async (t) => {
   t.deepEqual(await campaigns('2030-02-04'), [
     { week_of_month: 1, status: 'queued', recipients: 3 },
   ]);
+});
+
+test('a Monday whose week already has a campaign generated on the Sunday sends nothing more', async (t) => {
+  // An operator generated week 1 by hand on Sunday 2030-10-06 (mailer campaign generate); the
+  // cron fires on Monday the 7th, also week 1. Before, everyone got the same content twice.
+  await generateCampaign(db.pool, {
+    weekOfMonth: 1,
+    generatedDate: '2030-10-06',
+    send: true,
+    tokenTtlDays: 90,
+    publicUrl: 'https://mail.example.test',
+  });
+  await task.run(cron('2030-10-07T06:00:00.000Z'));
+  t.deepEqual(await campaigns('2030-10-07'), []);
+  t.true(
+    task.logs.some((l) =>
+      /week 1 of 2030-10 already has campaign .* \(week 1, 2030-10-06, queued\)/.test(
+        String(l.msg),
+      ),
+    ),
+  );
 });

@@ -16,29 +16,44 @@ import {
 } from '../output.ts';
 
 interface GenerateFlags {
-  week: number;
+  week?: number;
   date?: string;
   send: boolean;
+  force?: boolean;
   json?: boolean;
 }
 
 async function generateAction(flags: GenerateFlags): Promise<void> {
-  const { generateCampaign } = await import('../../queries/campaigns.ts');
+  const { generateCampaign, weekOfMonth } = await import('../../queries/campaigns.ts');
   const { campaignExists } = await import('../../queries/operations.ts');
   const { publicUrlProblem } = await import('../../ses/target.ts');
+  if (flags.week === undefined && flags.date === undefined) {
+    throw new UsageError('campaign generate: give --week N, --date YYYY-MM-DD, or both');
+  }
   const date = flags.date ?? new Date().toISOString().slice(0, 10);
+  // Without --week, the week the date falls in (the weekly cron's rule, public.week_of_month).
+  const week = flags.week ?? weekOfMonth(date);
+  if (week > 4) {
+    throw new UsageError(
+      `campaign generate: ${date} is in week ${week} of its month (days 29-31), which has no ` +
+        'campaign; give --week 1-4 with --force to send one anyway',
+    );
+  }
   await withDatabase(async (pool, ctx) => {
     const problem = publicUrlProblem(ctx.config);
     if (problem) throw new UsageError(problem);
-    const existing = await campaignExists(pool, flags.week, date);
-    // The same SQL as the generate_campaign task: idempotent per week and date.
+    const existing = await campaignExists(pool, week, date);
+    // The same SQL as the generate_campaign task: idempotent per week and date; a date outside
+    // the week (exit 2) or a second campaign for the month's week (exit 1) is refused unless
+    // --force.
     const campaign = await orFail(() =>
       generateCampaign(pool, {
-        weekOfMonth: flags.week,
+        weekOfMonth: week,
         generatedDate: date,
         send: flags.send,
         tokenTtlDays: ctx.config.unsubscribeTokenTtlDays,
         publicUrl: ctx.config.publicUrl,
+        force: flags.force === true,
       }),
     );
     if (!campaign) return;
@@ -211,11 +226,23 @@ export function registerCampaign(program: Command): void {
     .command('generate')
     .description(
       'Create the campaign of a week (same SQL as the generate_campaign task; running it again ' +
-        'for the same week and date returns the existing one) and queue it unless --no-send',
+        'for the same week and date returns the existing one) and queue it unless --no-send. ' +
+        'One campaign per week of the month: the date must fall in the week (days 1-7 week 1, ' +
+        '8-14 week 2, 15-21 week 3, 22-28 week 4), and a week that has a campaign on another ' +
+        'date gets no second one, unless --force',
     )
-    .requiredOption('--week <n>', 'week of the month, 1-4', intArgument('--week', 1, 4))
+    .option(
+      '--week <n>',
+      'week of the month, 1-4 (default: the week --date falls in)',
+      intArgument('--week', 1, 4),
+    )
     .option('--date <YYYY-MM-DD>', 'generated date (default: today, UTC)', dateArgument)
     .option('--no-send', 'leave it a draft (send later with campaign queue)')
+    .option(
+      '--force',
+      'generate even when the week already has a campaign on another date, or the date is in ' +
+        'another week (a fifth week); the same content goes out again',
+    )
     .option('--json', 'machine-readable output')
     .action(generateAction);
   campaign
