@@ -55,17 +55,18 @@ async function hotPlans(db: BenchDatabase, campaignId: string): Promise<Record<s
        set local client_min_messages = notice`,
     );
     notices.length = 0;
-    await client.query(
+    const claimed = await client.query<{ attempt_count: number }>(
       `select * from public.claim_recipients($1::uuid[], $2::uuid[], interval '120 s', null)`,
       [campaigns, ids],
     );
     const claim = plans();
     await client.query(
-      `select * from public.record_send_outcomes($1::uuid[], $2::uuid[], $3::text[], $4::text[],
-                                                  $5::text[], $6::timestamptz[])`,
+      `select * from public.record_send_outcomes($1::uuid[], $2::uuid[], $3::int[], $4::text[],
+                                                  $5::text[], $6::text[], $7::timestamptz[])`,
       [
         campaigns,
         ids,
+        claimed.rows.map((r) => r.attempt_count),
         ids.map(() => 'sent'),
         ids.map((id) => `bench-${id}`),
         ids.map(() => null),

@@ -262,9 +262,22 @@ export default function createSendRecipient(deps: TaskDeps) {
       await finishCampaignIfComplete(pool, key.campaign_id);
       return;
     }
+    const attempt = claim.attempt_count;
+    if (attempt === null) throw new Error('send_recipient: a claim without its attempt number');
     const outcome = await sendPaced(key, claim, pacing);
     releaseSlot();
-    const recorded = await batches.record(key, outcome);
+    const recorded = await batches.record(key, attempt, outcome);
+    if (recorded === 'stale') {
+      // Claimed again since (an operator's resend after this attempt was put in doubt): this
+      // outcome must not overwrite the new claim. A message id here means SES did accept this
+      // attempt's message, which the operator resending it did not know.
+      log.warn(
+        `outcome of attempt ${attempt} for ${key.customer_id} of ${key.campaign_id} is stale ` +
+          `(claimed again since); dropped: ${outcome.outcome}` +
+          (outcome.outcome === 'sent' ? ` as SES message ${outcome.messageId}` : ''),
+      );
+      return;
+    }
     if (recorded !== 'unchanged') await afterOutcome(key, outcome, log);
     // Only the last sends of a campaign ask whether it is done (see record_send_outcomes).
     if (recorded !== 'recorded') await finishCampaignIfComplete(pool, key.campaign_id);

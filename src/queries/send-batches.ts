@@ -41,7 +41,8 @@ async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: num
 export interface SendBatches {
   /** paced: the caller already holds a send slot and claims just before it (no batching). */
   claim(key: RecipientKey, paced: boolean): Promise<SendClaim>;
-  record(key: RecipientKey, outcome: SendOutcome): Promise<RecordedOutcome>;
+  /** attempt: the claim's attempt_count; an outcome is recorded only for the claim it names. */
+  record(key: RecipientKey, attempt: number, outcome: SendOutcome): Promise<RecordedOutcome>;
 }
 
 export function createSendBatches(
@@ -76,18 +77,22 @@ export function createSendBatches(
   // Batching is for throughput; a paced rate is low enough not to need it.
   const singleClaim = coalesce(claimBatch, { maxBatch: 1, maxInFlight: Number.POSITIVE_INFINITY });
 
-  const record = coalesce<{ key: RecipientKey; result: SendOutcome }, RecordedOutcome>(
+  const record = coalesce<
+    { key: RecipientKey; attempt: number; result: SendOutcome },
+    RecordedOutcome
+  >(
     async (items) =>
       (
         await sortedBatch(items, 'record_send_outcomes', async (sorted) => {
           const { rows } = await db.query<{ ord: number; recorded: RecordedOutcome }>({
             name: 'mailer_record_send_outcomes',
-            text: `select * from public.record_send_outcomes($1::uuid[], $2::uuid[], $3::text[],
-                                                             $4::text[], $5::text[],
-                                                             $6::timestamptz[])`,
+            text: `select * from public.record_send_outcomes($1::uuid[], $2::uuid[], $3::int[],
+                                                             $4::text[], $5::text[], $6::text[],
+                                                             $7::timestamptz[])`,
             values: [
               sorted.map((i) => i.key.campaign_id),
               sorted.map((i) => i.key.customer_id),
+              sorted.map((i) => i.attempt),
               sorted.map((i) => i.result.outcome),
               sorted.map((i) => (i.result.outcome === 'sent' ? i.result.messageId : null)),
               sorted.map((i) => (i.result.outcome === 'sent' ? null : i.result.error)),
@@ -102,6 +107,6 @@ export function createSendBatches(
 
   return {
     claim: (key, paced) => (paced ? singleClaim({ key }) : batchedClaim({ key })),
-    record: (key, result) => record({ key, result }),
+    record: (key, attempt, result) => record({ key, attempt, result }),
   };
 }

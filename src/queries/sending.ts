@@ -50,9 +50,11 @@ export type SendOutcome =
   // An account or configuration error: back to pending, and the campaign pauses for `error`.
   | { outcome: 'paused'; error: string };
 
-// unchanged: the recipient was not claimed (nothing recorded); recorded; recorded_check: no
-// recipient of the campaign is pending any more, so finishCampaignIfComplete must run now.
-export type RecordedOutcome = 'unchanged' | 'recorded' | 'recorded_check';
+// unchanged: the recipient was not claimed (nothing recorded); stale: it has been claimed again
+// since this outcome's attempt (an operator's resend), so the outcome was dropped; recorded;
+// recorded_check: no recipient of the campaign is pending any more, so finishCampaignIfComplete
+// must run now.
+export type RecordedOutcome = 'unchanged' | 'stale' | 'recorded' | 'recorded_check';
 
 export async function finishCampaignIfComplete(db: pg.Pool, campaignId: string): Promise<boolean> {
   const { rows } = await db.query<{ done: boolean | null }>({
