@@ -246,9 +246,9 @@ export default function createSendRecipient(deps: TaskDeps) {
       );
     }
     if (claim.outcome === 'in_flight') {
-      // Another job holds a fresh claim (a duplicate job, or a killed worker's claim not yet past
-      // its lease). Nothing is left for this job: the holder records the outcome, or the sweep
-      // turns the expired claim into in_doubt (never resent) and finishes the campaign. Retrying
+      // Another job holds a fresh claim (a duplicate job). Nothing is left for this job: the
+      // holder records the outcome; if its process dies, release_dead_workers puts the claim in
+      // doubt (never resent), and the sweep does so once it has expired. Retrying
       // here only added graphile-worker's exponential backoff (minutes after a few attempts).
       log.debug(`skipping ${key.customer_id} of ${key.campaign_id}: another job holds its claim`);
       return;

@@ -1,5 +1,7 @@
 // sweep (recurring, every minute): the recovery pass that makes crashes visible and finite.
-// 1. Unlocks jobs held by worker processes that have no database connection any more (SIGKILL).
+// 1. For worker processes that have no database connection any more (SIGKILL): their claims
+//    become in_doubt, their jobs are unlocked (every worker process also does this every few
+//    seconds, src/worker/runner.ts; this is the backstop).
 // 2. Declares claims older than the lease in_doubt (SendEmail may or may not have happened).
 // 3. Marks campaigns with nothing left to send done.
 // 4. Once no send job is left that could still run, queues the pending recipients of queued and
@@ -13,17 +15,18 @@ import type { TaskDeps } from '../src/worker/deps.ts';
 
 export default function createSweep(deps: TaskDeps) {
   return defineTask('sweep', z.unknown(), async (_payload, helpers) => {
-    const { rows } = await deps.pool.query<{
-      released: number;
-      expired: number;
-      requeued: number;
-    }>(
-      `select public.release_dead_workers() as released,
-              public.sweep_send_claims(make_interval(secs => $1)) as expired,
+    // Two transactions: each of the first two finishes campaigns one after another in
+    // campaign_id order (the lock order of record_send_outcomes); in one transaction the second
+    // would take its locks after the first's, out of that order.
+    const released = await deps.pool.query<{ released: number }>(
+      'select public.release_dead_workers() as released',
+    );
+    const { rows } = await deps.pool.query<{ expired: number; requeued: number }>(
+      `select public.sweep_send_claims(make_interval(secs => $1)) as expired,
               public.requeue_orphaned_recipients() as requeued`,
       [deps.config.sendClaimLeaseSeconds],
     );
-    const result = rows[0];
+    const result = rows[0] && { ...rows[0], released: released.rows[0]?.released ?? 0 };
     if (result && (result.released > 0 || result.expired > 0)) {
       helpers.logger.warn(
         `sweep: released jobs of ${result.released} dead worker process(es); ` +

@@ -1,5 +1,6 @@
--- Claims and outcomes: one lock order, outcomes tied to their claim (issue 15, items 1, 2 and 3).
--- Rerun-safe: the old signatures are dropped first, every function is created or replaced.
+-- Claims and outcomes: one lock order, outcomes tied to their claim, a dead worker's claims in
+-- doubt at once (issue 15, items 1, 2, 3 and 5). Rerun-safe: the old signatures are dropped first,
+-- the column is added if missing, every function is created or replaced.
 --
 -- The lock order, for every function that takes more than one of these locks:
 --   1. campaign rows, in campaign_id order: a claim locks its campaign (only one that is not
@@ -7,8 +8,8 @@
 --      mode their update needs (FOR NO KEY UPDATE), never a share lock they would later upgrade;
 --   2. recipient rows, in (campaign_id, customer_id) order;
 --   3. the campaigns' "finishing" advisory locks (7301, hashtext(campaign_id)), in campaign_id
---      order: shared by an outcome batch, exclusive by finish_campaign_if_complete and the sweep
---      (one campaign after another, in campaign_id order).
+--      order: shared by an outcome batch, exclusive by finish_campaign_if_complete, the sweep and
+--      release_dead_workers (one campaign after another, in campaign_id order).
 -- finish_campaign_if_complete updates the campaign row after its advisory lock, but only a
 -- campaign with no recipient sending, so never one an outcome batch (which records sending
 -- recipients) is holding or waiting for.
@@ -17,6 +18,11 @@ drop function if exists public.record_send_result(uuid, uuid, text, text, text, 
 drop function if exists public.record_send_outcome(uuid, uuid, text, text, text, timestamptz);
 drop function if exists public.record_send_outcomes(uuid[], uuid[], text[], text[], text[],
                                                     timestamptz[]);
+
+alter table public.campaign_recipients add column if not exists claimed_by text;
+comment on column public.campaign_recipients.claimed_by is
+  'The worker process that made the last claim (worker_processes.process_id, the application_name '
+  'of its connections); when that process is gone, release_dead_workers puts its claims in doubt.';
 
 -- Item 1: claims that waited for a resume in progress each held a share lock on the campaign and
 -- then all updated it to sending: about 15 "deadlock detected" per resume with 3 paced workers.
@@ -87,7 +93,8 @@ begin
 
   update public.campaign_recipients
      set recipient_status = 'sending', attempt_count = attempt_count + 1,
-         last_attempt_at = now(), last_error = null
+         last_attempt_at = now(), last_error = null,
+         claimed_by = nullif(current_setting('application_name', true), '')
    where campaign_id = p_campaign_id and customer_id = p_customer_id;
 
   if v_campaign_status = 'queued' then
@@ -109,9 +116,9 @@ begin
 end;
 $$;
 comment on function public.claim_recipient(uuid, uuid, interval, double precision) is
-  'Claims a pending recipient for sending under its row lock (commit before calling SES). A claim '
-  'older than p_lease with no outcome becomes in_doubt, never a second send. Waits for a status '
-  'change of its campaign in progress.';
+  'Claims a pending recipient for sending under its row lock (commit before calling SES), naming '
+  'the claiming process in claimed_by. A claim older than p_lease with no outcome becomes '
+  'in_doubt, never a second send. Waits for a status change of its campaign in progress.';
 
 create or replace function public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[],
                                                    p_lease interval, p_rate double precision)
@@ -124,6 +131,7 @@ declare
   v_row record;
   v_claim public.send_claim;
   v_claimed integer[] := '{}';
+  v_claimer text := nullif(current_setting('application_name', true), '');
 begin
   -- Campaign rows first, in campaign_id order, and only those not sending (see claim_recipient):
   -- a queued one becomes sending, one that is changing status is waited for.
@@ -141,7 +149,8 @@ begin
     ), claimed as (
       update public.campaign_recipients r
          set recipient_status = 'sending', attempt_count = r.attempt_count + 1,
-             last_attempt_at = now(), last_error = null, updated_at = now()
+             last_attempt_at = now(), last_error = null, updated_at = now(),
+             claimed_by = v_claimer
         from keys k
        where r.campaign_id = k.campaign_id and r.customer_id = k.customer_id
          and r.recipient_status = 'pending'
@@ -241,7 +250,7 @@ begin
   end if;
 
   -- Only the claim the outcome belongs to: same attempt, still sending or in doubt (a claim the
-  -- sweep put in doubt still takes its real outcome).
+  -- sweep or release_dead_workers put in doubt still takes its real outcome).
   with o as (
     select o.*, o.ord::integer as position
       from unnest(p_campaign_ids, p_customer_ids, p_attempts, p_outcomes, p_message_ids, p_errors,
@@ -365,3 +374,60 @@ $$;
 comment on function public.sweep_send_claims(interval) is
   'Declares stale claims in_doubt and finishes campaigns with nothing left to send (in '
   'campaign_id order, the lock order of record_send_outcomes).';
+
+-- Item 5: a SIGKILLed worker's claims stayed sending for the whole lease (120 s) plus up to a
+-- minute of sweep. A claim names its process (claimed_by); a process without connections has
+-- died, and whatever it claimed has no outcome coming.
+create or replace function public.release_dead_workers() returns integer
+  language plpgsql volatile as $$
+declare
+  v_processes text[];
+  v_ids text[];
+  v_campaigns uuid[];
+  v_campaign uuid;
+begin
+  with dead as (
+    delete from public.worker_processes w
+     where not exists (select 1 from pg_stat_activity a where a.application_name = w.process_id)
+    returning w.process_id, w.worker_ids
+  )
+  select coalesce((select array_agg(d.process_id) from dead d), '{}'),
+         coalesce((select array_agg(id) from dead d, unnest(d.worker_ids) as id), '{}')
+    into v_processes, v_ids;
+  if cardinality(v_processes) = 0 then
+    return 0;
+  end if;
+
+  -- The claims sending under a dead process: in doubt now (SendEmail may or may not have
+  -- happened), not after the lease. Reads the small partial index of sending rows.
+  with settled as (
+    update public.campaign_recipients r
+       set recipient_status = 'in_doubt',
+           last_error = format('worker process %s died holding the claim (no outcome recorded)',
+                               r.claimed_by)
+      from (select e.campaign_id, e.customer_id from public.campaign_recipients e
+             where e.recipient_status = 'sending' and e.claimed_by = any(v_processes)
+             order by e.campaign_id, e.customer_id
+               for update) e
+     where r.campaign_id = e.campaign_id and r.customer_id = e.customer_id
+       and r.recipient_status = 'sending'
+    returning r.campaign_id
+  )
+  select coalesce(array_agg(distinct s.campaign_id order by s.campaign_id), '{}')
+    into v_campaigns from settled s;
+
+  if cardinality(v_ids) > 0 then
+    perform graphile_worker.force_unlock_workers(v_ids);
+  end if;
+  -- Their campaigns can finish now (in campaign_id order, the lock order).
+  foreach v_campaign in array v_campaigns loop
+    perform public.finish_campaign_if_complete(v_campaign);
+  end loop;
+  return cardinality(v_processes);
+end;
+$$;
+comment on function public.release_dead_workers() is
+  'For worker processes that no longer have a database connection (SIGKILL, crash): their claims '
+  'become in_doubt at once, their jobs are unlocked, their campaigns finish if nothing is left. '
+  'Returns how many processes were found dead. Runs in a transaction of its own: its finishing '
+  'locks, taken after another function''s, would break the lock order.';

@@ -1,6 +1,7 @@
 // `mailer worker`: graphile-worker with every task in tasks/ and the crontab. Registers the process
-// (so a SIGKILLed one's jobs are released by the next sweep) and shuts down gracefully: stop
-// fetching, finish in-flight jobs, then the caller closes the pool.
+// (so that a SIGKILLed one's claims and jobs are released within seconds by the other processes'
+// dead-worker check, or by the next sweep) and shuts down gracefully: stop fetching, finish
+// in-flight jobs, then the caller closes the pool.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { graphileLoggerFrom } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { fetchMaxSendRate } from '../ses/client.ts';
 import { createTemplateRenderer } from '../ses/render.ts';
+import { watchForDeadWorkers } from './dead-workers.ts';
 import { PermanentJobError } from './define.ts';
 import type { TaskDeps } from './deps.ts';
 import { loadTaskList, tasksDirectory } from './registry.ts';
@@ -170,10 +172,12 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     preset: { worker: workerPreset(config) },
   });
 
+  const stopWatching = watchForDeadWorkers(pool, logger);
   return {
     runner,
     metrics: deps.metrics,
     async stop() {
+      stopWatching();
       await runner.stop();
       await pool
         .query('delete from public.worker_processes where process_id = $1', [processId])

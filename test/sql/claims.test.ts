@@ -1,6 +1,7 @@
-// Claims, outcomes and the locks between them (issue 15, items 1, 2 and 3), at the SQL level:
+// Claims, outcomes and the locks between them (issue 15, items 1, 2, 3 and 5), at the SQL level:
 // connections interleaved with explicit transactions, each step waiting until the one before it is
 // blocked where the race needs it, so every interleaving here happens on every run.
+import { randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
 import pg from 'pg';
 import { waitFor } from '../helpers/cli.ts';
@@ -319,4 +320,67 @@ test('a late outcome of attempt 1 does not overwrite the claim of attempt 2', as
     ]),
     ['unchanged'],
   );
+});
+
+test("a dead worker process's claims are in doubt at once, and its campaign is done", async (t) => {
+  // A SIGKILLed worker's claims stayed sending for the whole lease (120 s) plus up to a minute of
+  // sweep (issue 15, item 5). A claim now names the process that made it (its connections'
+  // application_name), and release_dead_workers settles the claims of a process that is gone.
+  const db = await database(t);
+  const campaign = await queuedCampaign(db, 2);
+  const [doomed, survivor] = campaign.customers as [string, string];
+  const other = await queuedCampaign(db, 1);
+  const register = (c: pg.Client, id: string) =>
+    c.query(
+      `insert into worker_processes (process_id, hostname, pid) values ($1, 'test', pg_backend_pid())`,
+      [id],
+    );
+  const deadId = `mailer-worker-${randomBytes(6).toString('hex')}`;
+  const liveId = `mailer-worker-${randomBytes(6).toString('hex')}`;
+  const dead = await connect(db, deadId);
+  const live = await connect(db, liveId);
+  t.teardown(() => live.client.end().catch(() => undefined));
+  await register(dead.client, deadId);
+  await register(live.client, liveId);
+
+  t.is((await claim(dead.client, campaign.id, doomed))?.outcome, 'claimed');
+  const liveClaim = await claim(live.client, campaign.id, survivor);
+  t.is(liveClaim?.outcome, 'claimed');
+  t.is(
+    (await claim(live.client, other.id, other.customers[0] ?? randomUUID()))?.outcome,
+    'claimed',
+  );
+  t.deepEqual(
+    await record(live.client, [
+      {
+        campaign: campaign.id,
+        customer: survivor,
+        attempt: liveClaim?.attempt_count ?? 0,
+        outcome: 'sent',
+        messageId: 'live',
+      },
+    ]),
+    ['recorded_check'],
+  );
+  await dead.client.end();
+  await waitFor(
+    async () =>
+      (await db.pool.query('select 1 from pg_stat_activity where pid = $1', [dead.pid]))
+        .rowCount === 0,
+    { what: 'the dead connection to be gone' },
+  );
+  t.is((await recipientRow(db, campaign.id, doomed))?.recipient_status, 'sending');
+
+  const released = await db.pool.query<{ n: number }>('select release_dead_workers() as n');
+  t.is(released.rows[0]?.n, 1, 'one dead process');
+  const row = await recipientRow(db, campaign.id, doomed);
+  t.is(row?.recipient_status, 'in_doubt');
+  t.regex(row?.last_error ?? '', new RegExp(`worker process ${deadId} .*died`));
+  t.is(await campaignStatus(db, campaign.id), 'done', 'nothing else was left to send');
+  t.is(
+    (await recipientRow(db, other.id, other.customers[0] ?? ''))?.recipient_status,
+    'sending',
+    "a live process's claim is left alone",
+  );
+  t.is(await campaignStatus(db, other.id), 'sending');
 });
