@@ -13,8 +13,13 @@ export function parseSnsUrl(value: string): URL | undefined {
   return SNS_HOST.test(url.hostname) ? url : undefined;
 }
 
+// SNS's own are about 90 characters; a forged one could fill the 1 MiB body, and failed ones are
+// remembered (certificate.ts).
+export const MAX_SIGNING_CERT_URL_LENGTH = 1024;
+
 /** A SigningCertURL we are willing to fetch: an SNS URL naming a .pem file, nothing after the path. */
 export function parseSigningCertUrl(value: string): URL | undefined {
+  if (value.length > MAX_SIGNING_CERT_URL_LENGTH) return undefined;
   const url = parseSnsUrl(value);
   if (url === undefined || !url.pathname.endsWith('.pem')) return undefined;
   return url.search === '' && url.hash === '' ? url : undefined;

@@ -48,6 +48,7 @@ export function createSnsVerifier(options: SnsVerifierOptions): SnsVerifier {
   const now = options.now ?? Date.now;
   const store = createCertificateStore({
     fetchCertificate: options.fetchCertificate ?? createHttpsCertificateFetcher(),
+    now,
   });
   const local = options.localCertificate && pinLocalCertificate(options.localCertificate);
 

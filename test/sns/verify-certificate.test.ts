@@ -1,4 +1,5 @@
 import test from 'ava';
+import { UNAVAILABLE_CERTIFICATE_TTL_MS } from '../../src/sns/certificate.ts';
 import { LOCAL_SIGNING_CERT_URL } from '../../src/sns/local-signing.ts';
 import { createSnsVerifier } from '../../src/sns/verify.ts';
 import {
@@ -39,6 +40,15 @@ for (const certUrl of foreignCertUrls) {
   });
 }
 
+test('rejects a SigningCertURL longer than 1 KiB without fetching it', async (t) => {
+  // SNS's own are about 90 characters; failed fetches are remembered by URL.
+  const certUrl = `https://sns.us-east-1.amazonaws.com/SimpleNotificationService-${'x'.repeat(1000)}.pem`;
+  const { verifier, calls } = createTestVerifier();
+  const envelope = sign(notificationFields(), { certUrl });
+  t.is(await rejectionReason(verifier.verify(JSON.stringify(envelope))), 'bad_cert_url');
+  t.deepEqual(calls, []);
+});
+
 const awsCertUrls = [
   'https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-x.pem',
   'https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-x.pem',
@@ -65,9 +75,11 @@ test('fetches a certificate once for many messages, including concurrent ones', 
   t.deepEqual(calls, [CERT_URL]);
 });
 
-test('does not cache a failed certificate fetch', async (t) => {
+test('remembers a failed certificate fetch for a few seconds only', async (t) => {
   let attempts = 0;
+  let clock = NOW;
   const { verifier } = createTestVerifier({
+    now: () => clock,
     fetchCertificate: async () => {
       attempts += 1;
       if (attempts === 1) throw new Error('connection reset');
@@ -76,6 +88,9 @@ test('does not cache a failed certificate fetch', async (t) => {
   });
   const body = JSON.stringify(sign(notificationFields()));
   t.is(await rejectionReason(verifier.verify(body)), 'cert_fetch_failed');
+  t.is(await rejectionReason(verifier.verify(body)), 'cert_fetch_failed');
+  t.is(attempts, 1);
+  clock = NOW + UNAVAILABLE_CERTIFICATE_TTL_MS + 1;
   t.is(await rejectionReason(verifier.verify(body)), 'accepted');
   t.is(attempts, 2);
 });
