@@ -29,7 +29,10 @@ export function newProcessId(): string {
 }
 
 export interface WorkerHandle {
-  runner: Runner;
+  /** The two runners (see startWorker): send_recipient, and every other task with the crontab. */
+  runners: { sends: Runner; others: Runner };
+  /** Settles when either runner ends by itself (resolved) or fails (rejected). */
+  promise: Promise<void>;
   metrics: Metrics;
   stop(): Promise<void>;
 }
@@ -94,8 +97,21 @@ async function resolveSendRate(options: WorkerOptions): Promise<() => number | u
 export const WORKER_POOL_CAP = 24;
 
 export function workerPoolSize(concurrency: number): number {
-  return Math.min(concurrency + 4, WORKER_POOL_CAP);
+  // +5: the two runners' LISTEN connections, the cron, and the other runner's short statements.
+  return Math.min(concurrency + 5, WORKER_POOL_CAP);
 }
+
+// The task that runs in a runner of its own. A paced send holds its job slot while it waits for
+// its pacing slot, so during a paced campaign every slot is taken by sends, and graphile-worker's
+// local queue holds the next sends (fetched in run_at order): a process_ses_event job added then
+// waited until the sends queued before it had gone (a complaint added at 52 sent ran at 232 sent,
+// 38 s later), and the reputation guard paused a campaign only near its end. A higher priority for
+// events orders the next fetch only, not the sends already in the local queue and the slots: 4-6 s
+// late mid-campaign at 25/s (test/events/events-overtake-sends.exclusive.test.ts), and longer at
+// lower rates or with more workers. graphile-worker's named queues run one job at a time. So
+// send_recipient has a runner of its own, and every other task (SES events, the sweep, the
+// reconciliation, generation) runs in a second runner with as many slots, never behind a send.
+const SEND_TASK = 'send_recipient';
 
 export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
   return {
@@ -161,27 +177,56 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   events.on('job:complete', ({ job, error }) => {
     if (error instanceof PermanentJobError) void failPermanently(job.id, error.message);
   });
-  const runner = await run({
+  const { [SEND_TASK]: sendTask, ...otherTasks } = await loadTaskList(deps);
+  if (sendTask === undefined) throw new Error(`startWorker: no ${SEND_TASK} task in tasks/`);
+  const shared = {
     events,
     pgPool: pool,
-    taskList: await loadTaskList(deps),
-    parsedCronItems: parseCrontab(crontab),
-    concurrency: options.concurrency ?? config.worker.concurrency,
     noHandleSignals: true,
     logger: graphileLoggerFrom(logger),
     preset: { worker: workerPreset(config) },
+  };
+  const sends = await run({
+    ...shared,
+    taskList: { [SEND_TASK]: sendTask },
+    parsedCronItems: [],
+    concurrency: options.concurrency ?? config.worker.concurrency,
   });
+  let others: Runner;
+  try {
+    others = await run({
+      ...shared,
+      taskList: otherTasks,
+      parsedCronItems: parseCrontab(crontab),
+      concurrency: options.concurrency ?? config.worker.concurrency,
+    });
+  } catch (error) {
+    await sends.stop();
+    throw error;
+  }
 
   const stopWatching = watchForDeadWorkers(pool, logger);
   return {
-    runner,
+    runners: { sends, others },
+    // When one runner ends (graphile-worker gives up after losing the database), the process
+    // stops: the supervisor starts a new one with both.
+    promise: Promise.race([sends.promise, others.promise]),
     metrics: deps.metrics,
     async stop() {
       stopWatching();
-      await runner.stop();
+      await Promise.all([stopRunner(sends), stopRunner(others)]);
       await pool
         .query('delete from public.worker_processes where process_id = $1', [processId])
         .catch(() => undefined);
     },
   };
+}
+
+// A runner that already ended (the one whose end stopped the process) refuses a second stop.
+async function stopRunner(runner: Runner): Promise<void> {
+  try {
+    await runner.stop();
+  } catch (error) {
+    if (!(error instanceof Error && /already stopped/.test(error.message))) throw error;
+  }
 }

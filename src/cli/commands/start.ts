@@ -41,7 +41,7 @@ export function registerStart(program: Command): void {
       });
       const address = await listen(server, ctx.config.port);
       ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
-      await Promise.race([stopping, worker.runner.promise]);
+      await Promise.race([stopping, worker.promise]);
       await Promise.all([worker.stop(), closeHttpServer(server)]);
       await ses.close();
       await pool.end();

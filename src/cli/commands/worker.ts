@@ -64,7 +64,7 @@ export function registerWorker(program: Command): void {
         const address = await listen(metricsServer, metricsPort);
         ctx.logger.info({ address }, 'worker metrics at /metrics');
       }
-      await Promise.race([stopping, worker.runner.promise]);
+      await Promise.race([stopping, worker.promise]);
       await worker.stop();
       if (metricsServer) await closeHttpServer(metricsServer);
       await ses.close();
