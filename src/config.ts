@@ -56,10 +56,16 @@ const envSchema = z.object({
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
   WORKER_CONCURRENCY: positiveInt(64),
-  // When set, `mailer worker` serves its own /metrics (its counters) on this port.
+  // Prometheus /metrics, on a listener of its own bound to METRICS_HOST, never on the public one
+  // (PORT) with the webhook and the unsubscribe pages: `serve` and `start` on METRICS_PORT,
+  // `worker` on WORKER_METRICS_PORT (its own counters). Unset: no metrics listener.
+  METRICS_PORT: optionalString.pipe(
+    z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
+  ),
   WORKER_METRICS_PORT: optionalString.pipe(
     z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
   ),
+  METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // How old a signed SNS message may be; SNS keeps its original Timestamp on every retry.
@@ -121,6 +127,8 @@ export interface Config {
     readonly localQueueSize: number;
     readonly metricsPort: number | undefined;
   };
+  /** The /metrics listener of `serve` and `start` (port unset: none); `worker` uses the host too. */
+  readonly metrics: { readonly port: number | undefined; readonly host: string };
   readonly httpDbTimeoutMs: number;
   readonly logLevel: string;
   readonly snsMaxAgeSeconds: number;
@@ -176,6 +184,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       localQueueSize: e.WORKER_LOCAL_QUEUE_SIZE,
       metricsPort: e.WORKER_METRICS_PORT,
     },
+    metrics: { port: e.METRICS_PORT, host: e.METRICS_HOST },
     logLevel: e.LOG_LEVEL,
     snsMaxAgeSeconds: e.SNS_MAX_AGE_SECONDS,
     reputation: {

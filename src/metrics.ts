@@ -1,10 +1,17 @@
-// Prometheus metrics (prom-client). Two kinds:
+// Prometheus metrics (prom-client). Three kinds:
 // - counters kept by the process that does the work (sends by outcome, SES errors by name, events
-//   by type): a worker process serves them on WORKER_METRICS_PORT, `start` and `serve` on /metrics;
-// - gauges read from the database at scrape time (queue depth, in-doubt recipients, campaign
-//   progress), the same whichever process is scraped.
+//   by type): a worker process serves them on WORKER_METRICS_PORT, `start` and `serve` on
+//   METRICS_PORT (src/http/metrics.ts; never on the public listener);
+// - gauges read from the database (queue depth, in-doubt recipients, campaign progress), the same
+//   whichever process is scraped, read at most once per DATABASE_REFRESH_MS;
+// - prom-client's default process metrics (CPU, memory, event loop lag, GC, handles).
 import type pg from 'pg';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+// The campaign progress gauge counts the recipients of every queued, sending or paused campaign by
+// status: a scan of up to a million rows per campaign. Scrapes closer together than this (several
+// Prometheus servers, a scrape interval of a second) get the last reading instead.
+export const DATABASE_REFRESH_MS = 10_000;
 
 export interface Metrics {
   registry: Registry;
@@ -13,8 +20,14 @@ export interface Metrics {
   events: Counter<'type'>;
 }
 
-export function createMetrics(pool: pg.Pool): Metrics {
+export function createMetrics(
+  pool: pg.Pool,
+  options: { databaseRefreshMs?: number; now?: () => number } = {},
+): Metrics {
+  const databaseRefreshMs = options.databaseRefreshMs ?? DATABASE_REFRESH_MS;
+  const now = options.now ?? Date.now;
   const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const sends = new Counter({
     name: 'mailer_sends_total',
     help: 'send_recipient outcomes in this process (sent, failed, in_doubt, released, paused)',
@@ -35,12 +48,19 @@ export function createMetrics(pool: pg.Pool): Metrics {
   });
 
   // prom-client collects every metric at once, so the database gauges share one refresh per
-  // scrape (three queries), whichever of them asks first.
+  // scrape (three queries), whichever of them asks first, and none within databaseRefreshMs of
+  // the last one that succeeded.
   let refreshing: Promise<void> | undefined;
-  const refresh = () => {
-    refreshing ??= refreshFromDatabase().finally(() => {
-      refreshing = undefined;
-    });
+  let refreshedAt = Number.NEGATIVE_INFINITY;
+  const refresh = async () => {
+    if (now() - refreshedAt < databaseRefreshMs) return;
+    refreshing ??= refreshFromDatabase()
+      .then(() => {
+        refreshedAt = now();
+      })
+      .finally(() => {
+        refreshing = undefined;
+      });
     return refreshing;
   };
   const queueDepth = new Gauge({
@@ -82,21 +102,28 @@ export function createMetrics(pool: pg.Pool): Metrics {
     for (const row of jobs.rows) {
       (row.failed ? failedJobs : queueDepth).set({ task: row.task }, row.n);
     }
+    // campaign_recipients_in_doubt_idx (in-doubt recipients are few): without it, a scan of every
+    // campaign's recipients (88 ms at 2M rows; 0.05 ms with it).
     const doubt = await pool.query<{ n: number }>(
       `select count(*)::int as n from public.campaign_recipients where recipient_status = 'in_doubt'`,
     );
     inDoubt.set(doubt.rows[0]?.n ?? 0);
+    // Only the campaigns under way, each read by its primary key: the plain join was planned as a
+    // scan of every recipient of every campaign ever sent (2M rows, 120 ms, and growing), where
+    // this reads the active ones' (200k rows, 50 ms).
     const campaigns = await pool.query<{
       campaign_id: string;
       campaign_status: string;
       status: string;
       n: number;
     }>(
-      `select c.campaign_id, c.status as campaign_status, r.recipient_status as status,
-              count(*)::int as n
-         from public.campaigns c join public.campaign_recipients r using (campaign_id)
-        where c.status in ('queued', 'sending', 'paused')
-        group by 1, 2, 3`,
+      `select c.campaign_id, c.status as campaign_status, s.status, s.n
+         from public.campaigns c
+         cross join lateral (select r.recipient_status as status, count(*)::int as n
+                               from public.campaign_recipients r
+                              where r.campaign_id = c.campaign_id
+                              group by 1) s
+        where c.status in ('queued', 'sending', 'paused')`,
     );
     for (const row of campaigns.rows) {
       progress.set(

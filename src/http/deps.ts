@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
 import type { FetchCertificate, FetchLike } from '../sns/certificate.ts';
 
 // Everything the HTTP server uses, passed in (tests inject the clock and both outbound fetches).
@@ -9,8 +8,6 @@ export interface HttpDeps {
   pool: pg.Pool;
   config: Config;
   logger: Logger;
-  /** Shared with the worker under `mailer start`; created from the pool when absent. */
-  metrics?: Metrics;
   /** Milliseconds clock for SNS timestamp freshness; defaults to Date.now. */
   now?: () => number;
   /** Downloads SNS signing certificates; defaults to HTTPS (URLs already vetted as SNS hosts). */

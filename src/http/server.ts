@@ -2,14 +2,12 @@
 //   POST /webhooks/ses             SNS deliveries of SES events (ses-webhook.ts)
 //   GET|POST /unsubscribe/:token   List-Unsubscribe pages and RFC 8058 one-click (unsubscribe.ts)
 //   GET /healthz                   200 while the database answers (health.ts)
-//   GET /metrics                   Prometheus metrics (../metrics.ts)
+// /metrics is not here: it has a listener of its own (metrics.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createMetrics } from '../metrics.ts';
 import type { HttpDeps } from './deps.ts';
 import { createHealthHandler } from './health.ts';
 import { methodNotAllowed, sendText } from './io.ts';
-import { createMetricsHandler } from './metrics.ts';
 import { createSesWebhook } from './ses-webhook.ts';
 import { createUnsubscribeHandlers } from './unsubscribe.ts';
 
@@ -21,7 +19,6 @@ export async function createHttpServer(deps: HttpDeps): Promise<Server> {
   const webhook = await createSesWebhook(deps);
   const health = createHealthHandler(deps.pool);
   const unsubscribe = createUnsubscribeHandlers(deps);
-  const metrics = createMetricsHandler(deps.metrics ?? createMetrics(deps.pool));
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -34,7 +31,6 @@ export async function createHttpServer(deps: HttpDeps): Promise<Server> {
         ? health(req, res)
         : methodNotAllowed(res, ['GET', 'HEAD']);
     }
-    if (path === '/metrics') return metrics(req, res);
     const match = UNSUBSCRIBE_PATH.exec(path);
     if (match) {
       const token = match[1] ?? '';

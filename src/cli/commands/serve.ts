@@ -1,9 +1,12 @@
-// `mailer serve`: the HTTP endpoints (SES webhook, unsubscribe pages, /healthz). Stateless, so it
-// scales out separately from `mailer worker`. SIGTERM/SIGINT: stop accepting, let requests in
-// flight finish, then close the pool.
+// `mailer serve`: the HTTP endpoints (SES webhook, unsubscribe pages, /healthz), and /metrics on a
+// listener of its own when METRICS_PORT is set. Stateless, so it scales out separately from
+// `mailer worker`. SIGTERM/SIGINT: stop accepting, let requests in flight finish, then close the
+// pool.
 import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
+import { openMetricsListener } from '../../http/metrics.ts';
 import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
+import { createMetrics } from '../../metrics.ts';
 import { createContext, UsageError, untilSignal } from '../context.ts';
 
 function parsePort(value: string): number {
@@ -17,7 +20,10 @@ function parsePort(value: string): number {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('Serve POST /webhooks/ses, the unsubscribe pages and /healthz over HTTP')
+    .description(
+      'Serve POST /webhooks/ses, the unsubscribe pages and /healthz over HTTP ' +
+        '(and /metrics on METRICS_PORT)',
+    )
     .option('-p, --port <n>', 'port to listen on (default: PORT)', parsePort)
     .option('--host <address>', 'address to listen on (default: all interfaces)')
     .action(async (options: { port?: number; host?: string }) => {
@@ -28,7 +34,12 @@ export function registerServe(program: Command): void {
         statementTimeoutMs: ctx.config.httpDbTimeoutMs,
       });
       const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      let metrics: Awaited<ReturnType<typeof openMetricsListener>>;
       try {
+        metrics = await openMetricsListener(createMetrics(pool), {
+          ...ctx.config.metrics,
+          logger: ctx.logger,
+        });
         const url = await listen(server, options.port ?? ctx.config.port, options.host);
         ctx.logger.info({ url, publicUrl: ctx.config.publicUrl }, 'HTTP server listening');
       } catch (error) {
@@ -36,7 +47,7 @@ export function registerServe(program: Command): void {
         throw error;
       }
       await stopping;
-      await closeHttpServer(server);
+      await Promise.all([closeHttpServer(server), metrics.close()]);
       await pool.end();
       ctx.logger.info('HTTP server stopped');
     });

@@ -1,10 +1,12 @@
 // `mailer start`: everything in one process for small installs and the quick start: migrate, then
-// the worker and the HTTP server (webhook, unsubscribe, health). `worker` and `serve` run the two
+// the worker and the HTTP server (webhook, unsubscribe, health; /metrics on METRICS_PORT, a
+// listener of its own). `worker` and `serve` run the two
 // halves separately when they need to scale out. Shutdown order: stop taking jobs and requests,
 // drain both, then end the pool.
 import type { Command } from 'commander';
 import { migrateDatabase } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
+import { openMetricsListener } from '../../http/metrics.ts';
 import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
 import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
 import { connectSesForSending } from '../../worker/ses-startup.ts';
@@ -33,16 +35,15 @@ export function registerStart(program: Command): void {
         processId,
         ses: ses.client,
       });
-      const server = await createHttpServer({
-        pool,
-        config: ctx.config,
+      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      const metrics = await openMetricsListener(worker.metrics, {
+        ...ctx.config.metrics,
         logger: ctx.logger,
-        metrics: worker.metrics,
       });
       const address = await listen(server, ctx.config.port);
       ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
       await Promise.race([stopping, worker.promise]);
-      await Promise.all([worker.stop(), closeHttpServer(server)]);
+      await Promise.all([worker.stop(), closeHttpServer(server), metrics.close()]);
       await ses.close();
       await pool.end();
       ctx.logger.info('mailer stopped');

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
-import { createMetricsServer } from '../../http/metrics.ts';
-import { closeHttpServer, listen } from '../../http/server.ts';
+import { openMetricsListener } from '../../http/metrics.ts';
 import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
 import { connectSesForSending } from '../../worker/ses-startup.ts';
 import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
@@ -57,16 +56,15 @@ export function registerWorker(program: Command): void {
         crontab: options.crontab,
       });
       ctx.logger.info({ processId, concurrency }, 'worker started');
-      const metricsPort = ctx.config.worker.metricsPort;
-      const metricsServer =
-        metricsPort === undefined ? undefined : createMetricsServer(worker.metrics);
-      if (metricsServer && metricsPort !== undefined) {
-        const address = await listen(metricsServer, metricsPort);
-        ctx.logger.info({ address }, 'worker metrics at /metrics');
-      }
+      // Its own counters (sends, SES errors, events) live in this process's memory.
+      const metrics = await openMetricsListener(worker.metrics, {
+        port: ctx.config.worker.metricsPort,
+        host: ctx.config.metrics.host,
+        logger: ctx.logger,
+      });
       await Promise.race([stopping, worker.promise]);
       await worker.stop();
-      if (metricsServer) await closeHttpServer(metricsServer);
+      await metrics.close();
       await ses.close();
       await pool.end();
       ctx.logger.info('worker stopped');
