@@ -46,7 +46,7 @@ $$;
 comment on function public.tg_suppression_list__keep_strongest() is
   'Before a suppression is inserted: an existing entry for the address with a weaker reason takes the new reason and source (created_at kept, updated_at moved); the insert then conflicts as before.';
 revoke all on function public.tg_suppression_list__keep_strongest() from public;
-grant execute on function public.tg_suppression_list__keep_strongest() to mailer_operator;
+grant all on function public.tg_suppression_list__keep_strongest() to mailer_operator;
 
 -- After _100_lowercase_email, so the address is compared normalised.
 create trigger _150_keep_strongest before insert on public.suppression_list
@@ -463,4 +463,4 @@ $$;
 comment on function public.enqueue_generate_campaign(integer, date, boolean, boolean) is
   'Adds a generate_campaign job (week 1-4, date default today UTC, send default true, force default false); returns its job id. Refuses at once a date outside the week or a second campaign for the (month, week), unless p_force. Generation is idempotent per week and date.';
 revoke all on function public.enqueue_generate_campaign(integer, date, boolean, boolean) from public;
-grant execute on function public.enqueue_generate_campaign(integer, date, boolean, boolean) to mailer_operator;
+grant all on function public.enqueue_generate_campaign(integer, date, boolean, boolean) to mailer_operator;

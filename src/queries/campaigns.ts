@@ -31,17 +31,16 @@ export async function generateCampaign(
   db: pg.Pool | pg.PoolClient,
   options: GenerateOptions,
 ): Promise<CampaignSummary> {
-  // p_force only when forced: an unforced call is the same as before it existed.
-  const force = options.force === true ? ', p_force => true' : '';
   const generated = await db.query<{ campaign_id: string }>(
-    `select public.generate_campaign($1, $2::date, $3, make_interval(days => $4), $5${force})
-         as campaign_id`,
+    `select public.generate_campaign($1, $2::date, $3, make_interval(days => $4), $5,
+                                     p_force => $6) as campaign_id`,
     [
       options.weekOfMonth,
       options.generatedDate,
       options.send,
       options.tokenTtlDays,
       options.publicUrl,
+      options.force === true,
     ],
   );
   const campaignId = generated.rows[0]?.campaign_id;
