@@ -27,10 +27,19 @@ test('a SIGKILLed worker leaves its campaign done within 60 s, its claims in dou
   const victim = await p.startWorker();
   await p.startWorker();
   const campaignId = await generate(p.db);
-  await waitFor(async () => p.ses.sendCallCount() >= 8, {
-    what: 'both workers sending',
-    intervalMs: 10,
-  });
+  // The victim itself must have requests on the wire (a busy machine can start it late).
+  await waitFor(
+    async () =>
+      (
+        await p.db.pool.query(
+          `select 1 from campaign_recipients r
+             join worker_processes w on w.process_id = r.claimed_by
+            where r.recipient_status = 'sending' and $1 in (w.pid, w.supervisor_pid)`,
+          [victim.child.pid],
+        )
+      ).rowCount !== 0,
+    { what: 'the victim sending', intervalMs: 10 },
+  );
 
   victim.child.kill('SIGKILL');
   await victim.exited;
