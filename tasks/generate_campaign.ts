@@ -1,11 +1,15 @@
-// generate_campaign: creates the week's campaign, its recipients and unsubscribe tokens in one
-// set-based SQL transaction (public.generate_campaign), and queues it unless send is false.
+// generate_campaign: creates the week's campaign, its recipients and unsubscribe tokens in
+// set-based chunks of SQL (begin_campaign_generation, then generate_campaign_chunk, one
+// transaction each), and queues it with its first chunk unless send is false, so sending starts
+// while the rest is generated; the campaign is not done before its last chunk.
 // Payload: {"week_of_month": 1-4, "generated_date"?: "YYYY-MM-DD" (default today UTC),
 //           "send"?: boolean (default true), "force"?: boolean (default false)}
-// Rerun-safe: (week_of_month, generated_date) is unique; a rerun returns the existing campaign.
+// Rerun-safe: (week_of_month, generated_date) is unique; a rerun returns the existing campaign,
+//   and carries on with the chunks of one whose generation was interrupted.
 //   Unless forced, a date outside the week or a second campaign for the (month, week) fails the
 //   job for good with generate_campaign's message (the payload itself is wrong).
-// Enqueues: one send_recipient per pending recipient, via the campaigns status trigger.
+// Enqueues: the first send_recipient jobs and the campaign's feed_campaign job, via the
+//   campaigns status trigger (the feeder adds the rest).
 import { z } from 'zod';
 import { generateCampaign } from '../src/queries/campaigns.ts';
 import { publicUrlProblem } from '../src/ses/target.ts';

@@ -6,7 +6,10 @@
 // 3. Marks campaigns with nothing left to send done.
 // 4. Once no send job is left that could still run, queues the pending recipients of queued and
 //    sending campaigns again: their jobs were lost (deleted by hand, or a race), and without this
-//    the campaign would never be done.
+//    the campaign would never be done. Only recipients the feeder has passed: the rest are its.
+// 5. Gives a queued or sending campaign with recipients left to feed its feed_campaign job back
+//    when that job is gone, and a campaign whose generation stopped half-way its
+//    generate_campaign job (both keyed per campaign; each carries on from its cursor).
 // Payload: none (graphile-worker cron passes {_cron: ...}; ignored). Rerun-safe: every step is a
 // conditional UPDATE or a keyed enqueue; unlocked jobs simply run again.
 import { z } from 'zod';
@@ -21,9 +24,14 @@ export default function createSweep(deps: TaskDeps) {
     const released = await deps.pool.query<{ released: number }>(
       'select public.release_dead_workers() as released',
     );
-    const { rows } = await deps.pool.query<{ expired: number; requeued: number }>(
+    const { rows } = await deps.pool.query<{
+      expired: number;
+      requeued: number;
+      restarted: number;
+    }>(
       `select public.sweep_send_claims(make_interval(secs => $1)) as expired,
-              public.requeue_orphaned_recipients() as requeued`,
+              public.requeue_orphaned_recipients() as requeued,
+              public.ensure_campaign_feeders() as restarted`,
       [deps.config.sendClaimLeaseSeconds],
     );
     const result = rows[0] && { ...rows[0], released: released.rows[0]?.released ?? 0 };
@@ -37,6 +45,12 @@ export default function createSweep(deps: TaskDeps) {
       helpers.logger.warn(
         `sweep: ${result.requeued} pending recipient(s) of queued or sending campaigns had no ` +
           'send job left; queued them again',
+      );
+    }
+    if (result && result.restarted > 0) {
+      helpers.logger.warn(
+        `sweep: ${result.restarted} campaign(s) had lost their feed_campaign or ` +
+          'generate_campaign job; added it again',
       );
     }
   });

@@ -27,13 +27,19 @@ export interface CampaignSummary {
   recipients: number;
 }
 
+// Generation commits chunk by chunk: the first small chunk with the campaign (queued when send is
+// set, so sending starts at once), then GENERATION_CHUNK recipients per transaction until a chunk
+// comes back short. A rerun after a crash finds the campaign still generating and carries on
+// from its last recipient. Inside a caller's transaction (a PoolClient in BEGIN) it is all one.
+const GENERATION_CHUNK = 50_000;
+
 export async function generateCampaign(
   db: pg.Pool | pg.PoolClient,
   options: GenerateOptions,
 ): Promise<CampaignSummary> {
   const generated = await db.query<{ campaign_id: string }>(
-    `select public.generate_campaign($1, $2::date, $3, make_interval(days => $4), $5,
-                                     p_force => $6) as campaign_id`,
+    `select public.begin_campaign_generation($1, $2::date, $3, make_interval(days => $4), $5,
+                                              p_force => $6) as campaign_id`,
     [
       options.weekOfMonth,
       options.generatedDate,
@@ -44,6 +50,13 @@ export async function generateCampaign(
     ],
   );
   const campaignId = generated.rows[0]?.campaign_id;
+  for (;;) {
+    const { rows } = await db.query<{ added: number }>(
+      `select public.generate_campaign_chunk($1, make_interval(days => $2), $3, $4) as added`,
+      [campaignId, options.tokenTtlDays, options.publicUrl, GENERATION_CHUNK],
+    );
+    if ((rows[0]?.added ?? 0) < GENERATION_CHUNK) break;
+  }
   // A separate statement: the function's inserts are invisible to the statement that called it.
   const { rows } = await db.query<CampaignSummary>(
     `select c.campaign_id, c.campaign_name, c.status,

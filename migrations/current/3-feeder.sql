@@ -1,0 +1,481 @@
+-- Issue 16, targets 4 and 5: big campaigns start at once, with a bounded job queue.
+--
+-- 1. Generation in chunks. begin_campaign_generation() creates the campaign (generating = true)
+--    with a first small chunk of recipients and queues it, in one transaction; then
+--    generate_campaign_chunk() adds the rest in customer_id order, one transaction per chunk,
+--    and the last chunk sets generating = false. Sends start as soon as the first chunk commits.
+--    A campaign still generating is never done (finish_campaign_if_complete, the transition
+--    trigger). A generation killed half-way is resumed by the job's retry (generate_campaign
+--    finds its campaign still generating and carries on) and, if that job is gone, by the sweep.
+-- 2. A feeder instead of one job per recipient at once. Entering queued feeds the first batch in
+--    the same transaction and adds a feed_campaign job (job key per campaign); that job tops the
+--    campaign up to a window of waiting send jobs and reschedules itself while anything is left
+--    to feed. campaign_feeds.fed_through is the feeder's cursor: pending recipients at or below it
+--    have (or had) a job. Pause removes the (at most window) waiting jobs; resume resets the
+--    cursor and feeds again from the start. The once-only guarantee is untouched: it is the
+--    claim under the recipient's row lock; a duplicate job finds the recipient claimed.
+
+drop function if exists public.requeue_orphaned_recipients();
+drop function if exists public.ensure_campaign_feeders();
+drop function if exists public.feed_campaign_sends(uuid, integer, integer);
+drop function if exists public.ensure_campaign_feeder(uuid, interval);
+drop function if exists public.generate_campaign_chunk(uuid, interval, text, integer);
+drop function if exists public.begin_campaign_generation(integer, date, boolean, interval, text, boolean, integer);
+drop table if exists public.campaign_feeds;
+drop function if exists public.feed_lock_key(uuid);
+drop function if exists public.generation_lock_key(uuid);
+
+alter table public.campaigns add column if not exists generating boolean not null default false;
+comment on column public.campaigns.generating is
+  'True while generation is still adding recipients (in chunks, in customer_id order); such a campaign may send but is never done.';
+
+create table public.campaign_feeds (
+  campaign_id uuid primary key references public.campaigns (campaign_id) on delete cascade,
+  fed_through uuid not null,
+  updated_at timestamptz not null default now()
+);
+comment on table public.campaign_feeds is
+  'The feeder''s cursor per campaign: send jobs have been added for the pending recipients up to fed_through (customer_id order) since the campaign last entered queued. No row: nothing fed yet.';
+comment on column public.campaign_feeds.campaign_id is 'The campaign being fed.';
+comment on column public.campaign_feeds.fed_through is 'The highest customer_id given a send job.';
+comment on column public.campaign_feeds.updated_at is 'When the feeder last moved the cursor.';
+
+-- The lock every change of a campaign's feeding takes: feeders try it (and leave when it is
+-- taken), status changes wait for it, so a feeder never writes a cursor from before a resume.
+create or replace function public.feed_lock_key(p_campaign_id uuid) returns bigint
+  language sql immutable
+  as $$ select (7302::bigint << 32) | (hashtext(p_campaign_id::text)::bigint & 4294967295) $$;
+comment on function public.feed_lock_key(uuid) is
+  'The advisory lock key that serialises feeding a campaign with its status changes.';
+
+create or replace function public.ensure_campaign_feeder(p_campaign_id uuid,
+  p_delay interval default '0 seconds') returns void
+  language plpgsql volatile
+  as $$
+begin
+  -- One waiting feeder per campaign (job key). The running one, if any, keeps no key once a
+  -- successor is added (graphile-worker replaces only unlocked jobs).
+  perform graphile_worker.add_job('feed_campaign',
+    json_build_object('campaign_id', p_campaign_id),
+    run_at => now() + p_delay,
+    job_key => 'feed_campaign:' || p_campaign_id,
+    job_key_mode => 'replace');
+end;
+$$;
+comment on function public.ensure_campaign_feeder(uuid, interval) is
+  'Adds (or moves) the campaign''s feed_campaign job, to run after p_delay.';
+
+create or replace function public.feed_campaign_sends(p_campaign_id uuid,
+  p_window integer default 20000, p_batch integer default 10000) returns integer
+  language plpgsql volatile
+  as $$
+declare
+  v_status text;
+  v_generating boolean;
+  v_fed uuid;
+  v_first boolean;
+  v_waiting integer;
+  v_ids uuid[];
+  v_more boolean;
+begin
+  if not pg_try_advisory_xact_lock(public.feed_lock_key(p_campaign_id)) then
+    -- Another feeder (or a status change) is at work; look again shortly.
+    perform public.ensure_campaign_feeder(p_campaign_id, '1 second');
+    return 0;
+  end if;
+  -- Read after the lock: a status change that held it has committed by now.
+  select c.status, c.generating into v_status, v_generating
+    from public.campaigns c where c.campaign_id = p_campaign_id;
+  if not found or v_status not in ('queued', 'sending') then
+    return null;
+  end if;
+  select f.fed_through into v_fed from public.campaign_feeds f where f.campaign_id = p_campaign_id;
+  v_first := v_fed is null;
+
+  -- Jobs still waiting (or running): the pending recipients already fed. At most p_window read,
+  -- from campaign_recipients_pending_idx.
+  select count(*)::integer into v_waiting from (
+    select 1 from public.campaign_recipients r
+     where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
+       and r.customer_id <= v_fed
+     limit p_window) w;
+
+  select array_agg(n.customer_id order by n.customer_id) into v_ids from (
+    select r.customer_id from public.campaign_recipients r
+     where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
+       and r.customer_id > coalesce(v_fed, '00000000-0000-0000-0000-000000000000')
+     order by r.campaign_id, r.customer_id
+     limit least(p_batch, greatest(p_window - v_waiting, 0))) n;
+
+  if cardinality(v_ids) > 0 then
+    perform graphile_worker.add_jobs(array(
+      select row('send_recipient',
+                 json_build_object('campaign_id', p_campaign_id, 'customer_id', i.id),
+                 null, null, null,
+                 'send_recipient:' || p_campaign_id || ':' || i.id,
+                 null, null)::graphile_worker.job_spec
+        from unnest(v_ids) with ordinality as i(id, n)
+       order by i.n), true);
+    v_fed := v_ids[cardinality(v_ids)];
+    insert into public.campaign_feeds (campaign_id, fed_through) values (p_campaign_id, v_fed)
+    on conflict (campaign_id) do update set fed_through = excluded.fed_through, updated_at = now();
+    -- The first feed of a campaign: graphile-worker's jobs table may have the statistics of an
+    -- empty table, and its job fetch would be planned as a scan and sort (migration 000009).
+    if v_first and cardinality(v_ids) >= 1000 and exists (
+         select 1 from pg_catalog.pg_class c
+          where c.oid = 'graphile_worker._private_jobs'::regclass
+            and (pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
+                 or pg_catalog.pg_has_role(current_user,
+                      (select d.datdba from pg_catalog.pg_database d
+                        where d.datname = pg_catalog.current_database()), 'USAGE'))) then
+      analyze graphile_worker._private_jobs;
+    end if;
+  end if;
+
+  -- More to feed: recipients still being generated, or pending ones past the cursor. Then the
+  -- feeder comes back: at once when it stopped at its batch size below the window, else in a
+  -- second (the window holds seconds of sends at any rate mailer reaches).
+  v_more := v_generating or exists (
+    select 1 from public.campaign_recipients r
+     where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
+       and r.customer_id > coalesce(v_fed, '00000000-0000-0000-0000-000000000000'));
+  if v_more then
+    perform public.ensure_campaign_feeder(p_campaign_id,
+      case when coalesce(cardinality(v_ids), 0) = p_batch
+                and v_waiting + p_batch < p_window then interval '0 seconds'
+           else interval '1 second' end);
+  end if;
+  return coalesce(cardinality(v_ids), 0);
+end;
+$$;
+comment on function public.feed_campaign_sends(uuid, integer, integer) is
+  'The feeder: tops a queued or sending campaign up to p_window waiting send jobs (at most p_batch per call, in customer_id order, job key per recipient) and reschedules its feed_campaign job while anything is left to feed. Returns the jobs added; null when the campaign is not sendable (the feeder stops).';
+
+create or replace function public.tg_campaigns__enqueue_sends() returns trigger
+  language plpgsql volatile
+  as $$
+begin
+  -- Waits for a feeder at work, then feeds from the start: the pause removed the waiting jobs.
+  perform pg_advisory_xact_lock(public.feed_lock_key(new.campaign_id));
+  delete from public.campaign_feeds where campaign_id = new.campaign_id;
+  -- The first batch in this transaction (a small campaign is queued whole, as before), then the
+  -- feeder for the rest.
+  perform public.feed_campaign_sends(new.campaign_id);
+  -- Nothing to send (everyone suppressed, or already sent): the campaign is done right away,
+  -- unless recipients are still being generated.
+  if not new.generating and not exists (
+       select 1 from public.campaign_recipients
+        where campaign_id = new.campaign_id and recipient_status in ('pending', 'sending')) then
+    update public.campaigns set status = 'done' where campaign_id = new.campaign_id;
+  end if;
+  return null;
+end;
+$$;
+comment on function public.tg_campaigns__enqueue_sends() is
+  'On entering queued: feeds the first batch of send jobs in the same transaction (feed_campaign_sends) and leaves the rest to the campaign''s feed_campaign job.';
+
+create or replace function public.tg_campaigns__dequeue_sends() returns trigger
+  language plpgsql volatile
+  as $$
+begin
+  -- After any feeder at work has committed, so none adds jobs behind this.
+  perform pg_advisory_xact_lock(public.feed_lock_key(new.campaign_id));
+  -- By job key ('send_recipient:<campaign>:<customer>'), at most the feeder's window of them.
+  -- Jobs already taken by a worker (locked) run and find the campaign paused; a job released
+  -- after a refused connection has no key, stays, and ends without a slot when it runs.
+  perform graphile_worker.complete_jobs(array(
+    select j.id from graphile_worker.jobs j
+     where j.task_identifier = 'send_recipient' and j.locked_at is null
+       and left(j.key, 52) = 'send_recipient:' || new.campaign_id || ':'));
+  return null;
+end;
+$$;
+
+create or replace function public.tg_campaigns__check_transition() returns trigger
+  language plpgsql volatile
+  as $$
+begin
+  if new.status <> 'paused' then
+    new.pause_reason := null;
+  end if;
+  if new.status = old.status then
+    return new;
+  end if;
+  if new.status = 'draft' then
+    raise exception 'campaign %: cannot go back to draft from %', old.campaign_id, old.status
+      using errcode = 'check_violation';
+  end if;
+  if new.status = 'sending' and old.status <> 'queued' then
+    raise exception 'campaign %: only a queued campaign starts sending (it is %); set it to queued',
+      old.campaign_id, old.status using errcode = 'check_violation';
+  end if;
+  if new.status = 'paused' and old.status not in ('queued', 'sending') then
+    raise exception 'campaign %: only a queued or sending campaign can be paused (it is %)',
+      old.campaign_id, old.status using errcode = 'check_violation';
+  end if;
+  if new.status = 'done' and new.generating then
+    raise exception 'campaign %: cannot be done while its recipients are still being generated',
+      old.campaign_id using errcode = 'check_violation';
+  end if;
+  if new.status = 'done' and exists (
+    select 1 from public.campaign_recipients
+     where campaign_id = new.campaign_id and recipient_status in ('pending', 'sending')) then
+    raise exception 'campaign %: cannot be done while recipients are pending or sending',
+      old.campaign_id using errcode = 'check_violation';
+  end if;
+  return new;
+end;
+$$;
+
+create or replace function public.finish_campaign_if_complete(p_campaign_id uuid) returns boolean
+  language plpgsql volatile
+  as $$
+begin
+  if (select r.customer_id from public.campaign_recipients r
+       where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
+       order by r.campaign_id desc, r.customer_id desc limit 1) is not null then
+    return null;
+  end if;
+  -- Waits for every outcome still being recorded (see record_send_outcome).
+  perform pg_advisory_xact_lock(7301, hashtext(p_campaign_id::text));
+  -- A campaign still generating is not done: more recipients are coming (the last chunk calls
+  -- this again).
+  update public.campaigns set status = 'done'
+   where campaign_id = p_campaign_id and status in ('queued', 'sending') and not generating
+     and (select r.customer_id from public.campaign_recipients r
+           where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
+           order by r.campaign_id desc, r.customer_id desc limit 1) is null
+     and not exists (select 1 from public.campaign_recipients r
+                      where r.campaign_id = p_campaign_id and r.recipient_status = 'sending');
+  return found or null;
+end;
+$$;
+comment on function public.finish_campaign_if_complete(uuid) is
+  'Marks a queued/sending campaign done when its generation is finished and no recipient is pending or sending; waits for outcomes being recorded (record_send_outcome) so that the last of them is never missed.';
+
+-- Serialises the chunks of one campaign's generation (a retried job and the one it replaced).
+create or replace function public.generation_lock_key(p_campaign_id uuid) returns bigint
+  language sql immutable
+  as $$ select (7303::bigint << 32) | (hashtext(p_campaign_id::text)::bigint & 4294967295) $$;
+comment on function public.generation_lock_key(uuid) is
+  'The advisory lock key that serialises the generation chunks of a campaign.';
+
+create or replace function public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval,
+  p_public_url text, p_limit integer) returns integer
+  language plpgsql volatile
+  as $$
+declare
+  v_after uuid;
+  v_count integer;
+begin
+  perform pg_advisory_xact_lock(public.generation_lock_key(p_campaign_id));
+  if not coalesce((select c.generating from public.campaigns c
+                    where c.campaign_id = p_campaign_id), false) then
+    return 0;
+  end if;
+  -- The cursor is the last recipient written (the primary key read backwards).
+  select r.customer_id into v_after from public.campaign_recipients r
+   where r.campaign_id = p_campaign_id
+   order by r.campaign_id desc, r.customer_id desc limit 1;
+
+  -- Token ids drawn here, so recipients need no join back to the tokens by email.
+  with chunk as materialized (
+    select c.customer_id, c.email, c.name, c.company, c.country, gen_random_uuid() as token_id
+      from public.customers c
+     where c.is_active
+       and c.customer_id > coalesce(v_after, '00000000-0000-0000-0000-000000000000')
+     order by c.customer_id
+     limit p_limit
+  ), tokens as (
+    insert into public.unsubscribe_tokens (token_id, email, campaign_id, expires_at)
+    select k.token_id, k.email, p_campaign_id, now() + p_token_ttl from chunk k
+  )
+  insert into public.campaign_recipients (campaign_id, customer_id, email, recipient_status, template_data)
+  select p_campaign_id, k.customer_id, k.email,
+         case when s.email is null then 'pending' else 'suppressed' end,
+         jsonb_build_object(
+           'name', k.name, 'company', k.company, 'country', k.country, 'email', k.email,
+           'unsubscribe_url', rtrim(p_public_url, '/') || '/unsubscribe/' || k.token_id)
+    from chunk k
+    left join public.suppression_list s on s.email = k.email
+   -- In primary key order: the indexes fill left to right (migration 000008).
+   order by k.customer_id;
+  get diagnostics v_count = row_count;
+
+  if v_count < p_limit then
+    update public.campaigns set generating = false where campaign_id = p_campaign_id;
+    -- Every recipient may have been sent (or suppressed) before generation ended.
+    perform public.finish_campaign_if_complete(p_campaign_id);
+  end if;
+  return v_count;
+end;
+$$;
+comment on function public.generate_campaign_chunk(uuid, interval, text, integer) is
+  'Adds the next p_limit active customers (customer_id order) to a generating campaign, each with its unsubscribe token; the chunk that finds fewer ends the generation (generating = false) and finishes the campaign if nothing is left to send. Returns the recipients added; 0 for a campaign not generating.';
+
+create or replace function public.begin_campaign_generation(p_week_of_month integer,
+  p_generated_date date, p_send boolean, p_token_ttl interval, p_public_url text,
+  p_force boolean default false, p_first_chunk integer default 2000) returns uuid
+  language plpgsql volatile
+  as $$
+declare
+  v_template public.templates;
+  v_campaign_id uuid;
+begin
+  if p_week_of_month is null or p_week_of_month not between 1 and 4 then
+    raise exception 'generate_campaign: week_of_month must be 1-4, got %', p_week_of_month
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if p_generated_date is null then
+    raise exception 'generate_campaign: generated_date is required' using errcode = 'invalid_parameter_value';
+  end if;
+  -- One generation per (month, week) at a time: two of them on different dates would each find
+  -- no other campaign.
+  perform pg_advisory_xact_lock(hashtext('public.generate_campaign'),
+    (extract(year from p_generated_date)::integer * 100
+     + extract(month from p_generated_date)::integer) * 10 + p_week_of_month);
+
+  select campaign_id into v_campaign_id from public.campaigns
+   where week_of_month = p_week_of_month and generated_date = p_generated_date;
+  if found then
+    -- Already generated, or still generating (a rerun after a crash: the chunks carry on).
+    return v_campaign_id;
+  end if;
+  perform public.check_campaign_identity('generate_campaign', p_week_of_month, p_generated_date,
+                                        p_force);
+
+  select * into v_template from public.templates
+   where week_of_month = p_week_of_month and is_active
+   order by version desc limit 1;
+  if not found then
+    raise exception 'generate_campaign: no active template for week %', p_week_of_month
+      using errcode = 'no_data_found';
+  end if;
+
+  insert into public.campaigns (campaign_name, week_of_month, generated_date, template_id, generating)
+  values (format('week %s, %s', p_week_of_month, p_generated_date), p_week_of_month,
+          p_generated_date, v_template.template_id, true)
+  on conflict (week_of_month, generated_date) do nothing
+  returning campaign_id into v_campaign_id;
+
+  if v_campaign_id is null then
+    -- Inserted by hand meanwhile (generation itself is serialised by the lock above).
+    select campaign_id into v_campaign_id from public.campaigns
+     where week_of_month = p_week_of_month and generated_date = p_generated_date;
+    return v_campaign_id;
+  end if;
+
+  -- A first chunk before queueing: the queue trigger feeds it in this transaction, so sending
+  -- starts when this commits.
+  perform public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url, p_first_chunk);
+  if p_send then
+    update public.campaigns set status = 'queued' where campaign_id = v_campaign_id;
+  end if;
+  return v_campaign_id;
+end;
+$$;
+comment on function public.begin_campaign_generation(integer, date, boolean, interval, text, boolean, integer) is
+  'Creates the week''s campaign (generating) with its first p_first_chunk recipients and queues it when p_send; generate_campaign_chunk adds the rest. Returns the existing campaign for a week and date that has one (generated, or still generating). Same checks as generate_campaign.';
+
+create or replace function public.generate_campaign(p_week_of_month integer, p_generated_date date,
+  p_send boolean, p_token_ttl interval, p_public_url text, p_force boolean default false)
+  returns uuid
+  language plpgsql volatile
+  as $$
+declare
+  v_campaign_id uuid;
+begin
+  v_campaign_id := public.begin_campaign_generation(p_week_of_month, p_generated_date, p_send,
+    p_token_ttl, p_public_url, p_force);
+  -- The whole campaign in this one transaction (psql, tests); the generate_campaign task commits
+  -- chunk by chunk instead (src/queries/campaigns.ts).
+  while public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url, 100000) = 100000 loop
+  end loop;
+  return v_campaign_id;
+end;
+$$;
+
+create or replace function public.requeue_orphaned_recipients() returns integer
+  language plpgsql volatile
+  as $$
+declare
+  v_count integer;
+begin
+  if exists (select 1 from graphile_worker.jobs j
+              where j.task_identifier = 'send_recipient'
+                and (j.attempts < j.max_attempts or j.locked_at is not null)) then
+    return 0;
+  end if;
+  -- Only recipients the feeder has passed (at most its window per campaign); the rest are its
+  -- to feed.
+  select count(*)::integer into v_count from graphile_worker.add_jobs(
+    array(
+      select row(
+        'send_recipient',
+        json_build_object('campaign_id', r.campaign_id, 'customer_id', r.customer_id),
+        null, null, null,
+        'send_recipient:' || r.campaign_id || ':' || r.customer_id,
+        null, null)::graphile_worker.job_spec
+        from public.campaigns c
+        join public.campaign_feeds f on f.campaign_id = c.campaign_id
+        join public.campaign_recipients r on r.campaign_id = c.campaign_id
+       where c.status in ('queued', 'sending') and r.recipient_status = 'pending'
+         and r.customer_id <= f.fed_through
+         and not exists (
+           select 1 from graphile_worker.jobs j
+            where j.key = 'send_recipient:' || r.campaign_id || ':' || r.customer_id)
+       order by r.campaign_id, r.customer_id),
+    true);
+  return v_count;
+end;
+$$;
+comment on function public.requeue_orphaned_recipients() is
+  'Called by the sweep: once no send_recipient job can still run, queues the pending recipients of queued and sending campaigns that the feeder has passed but that have no job at all (lost by hand or by a race). Returns how many.';
+
+create or replace function public.ensure_campaign_feeders() returns integer
+  language plpgsql volatile
+  as $$
+declare
+  v_count integer := 0;
+  v_campaign record;
+begin
+  -- A feeder lost (deleted by hand, failed for good): queued and sending campaigns with
+  -- recipients left to feed get their feed_campaign job back.
+  for v_campaign in
+    select c.campaign_id from public.campaigns c
+      left join public.campaign_feeds f on f.campaign_id = c.campaign_id
+     where c.status in ('queued', 'sending')
+       and not exists (select 1 from graphile_worker.jobs j
+                        where j.key = 'feed_campaign:' || c.campaign_id
+                          and j.attempts < j.max_attempts)
+       and (c.generating or exists (
+             select 1 from public.campaign_recipients r
+              where r.campaign_id = c.campaign_id and r.recipient_status = 'pending'
+                and r.customer_id > coalesce(f.fed_through, '00000000-0000-0000-0000-000000000000')))
+     order by c.campaign_id
+  loop
+    perform public.ensure_campaign_feeder(v_campaign.campaign_id);
+    v_count := v_count + 1;
+  end loop;
+  -- A generation whose job is gone: its generate_campaign job again (it carries on from the
+  -- last recipient written).
+  for v_campaign in
+    select c.campaign_id, c.week_of_month, c.generated_date from public.campaigns c
+     where c.generating
+       and not exists (select 1 from graphile_worker.jobs j
+                        where j.key = format('generate_campaign:%s:%s', c.week_of_month, c.generated_date))
+       -- Not while a generator writes a chunk (a job without that key: the weekly cron's, a CLI).
+       and pg_try_advisory_xact_lock(public.generation_lock_key(c.campaign_id))
+     order by c.campaign_id
+  loop
+    perform graphile_worker.add_job('generate_campaign',
+      json_build_object('week_of_month', v_campaign.week_of_month,
+                        'generated_date', v_campaign.generated_date, 'send', false, 'force', true),
+      job_key => format('generate_campaign:%s:%s', v_campaign.week_of_month, v_campaign.generated_date));
+    v_count := v_count + 1;
+  end loop;
+  return v_count;
+end;
+$$;
+comment on function public.ensure_campaign_feeders() is
+  'Called by the sweep: gives back its feed_campaign job to a queued or sending campaign with recipients left to feed, and its generate_campaign job to a campaign whose generation stopped half-way. Returns how many jobs it added.';
