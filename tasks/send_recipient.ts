@@ -5,10 +5,11 @@
 // an outcome (crash, timeout) becomes in_doubt, resolved later from SES events, never resent.
 // Paced: the job first reserves a global send slot (none when its recipient is not pending or its
 // campaign not sendable: it then ends at once), sleeps until just before it, and only then
-// claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt. At most
-// MAX_PACED_IN_FLIGHT paced jobs of a process hold or reserve a slot at once; the others wait.
-// Claims and outcomes of the jobs running at the same moment in this process share a statement
-// and a commit (src/queries/send-batches.ts); each job still waits for its own claim's commit.
+// claims; so a worker killed while its jobs wait for their slots leaves nothing in doubt. The
+// paced jobs of a process waiting for their slots are limited to PACED_HORIZON_S of the rate;
+// the others wait before reserving. Slot reservations, claims and outcomes of the jobs running at
+// the same moment in this process share a statement and a commit each
+// (src/queries/send-batches.ts); each job still waits for its own claim's commit.
 // SES errors are judged by their scope (src/ses/errors.ts): the recipient's own refusal fails it;
 // an account or configuration error puts it back to pending and pauses its campaign with the
 // reason (record_send_outcomes); an outage (refused connection, throttling) opens this process's
@@ -26,7 +27,6 @@ import {
   finishCampaignIfComplete,
   type RecipientKey,
   reserveSendSlot,
-  reserveSendSlotFor,
   type SendClaim,
   type SendOutcome,
 } from '../src/queries/sending.ts';
@@ -58,12 +58,21 @@ const MAX_SLOT_TRIES = 10;
 // A paced job claims this long before its slot, so that the claim's commit is done by then.
 const CLAIM_LEAD_MS = 8;
 
-// Paced sends of one process that hold (or are about to reserve) a send slot at the same time.
-// Reserved slots queue up to (jobs waiting) / rate seconds ahead; with many jobs asleep on their
-// slots, a busy CPU wakes more of them late, each late one takes a new slot at the back of that
-// queue, and the rate collapses (seen at concurrency 64 under load: 26/s for R = 100/s). The
-// other jobs of the process wait here; unpaced sends are not limited.
-const MAX_PACED_IN_FLIGHT = 16;
+// Paced jobs wake up to claim on a grid of this step, so that the jobs whose slots fall in one
+// step claim in one statement and one commit (R = 1,000/s: five claims a batch instead of one).
+// A claim is then committed at most CLAIM_LEAD_MS + CLAIM_TICK_MS before its slot.
+const CLAIM_TICK_MS = 5;
+
+// How far ahead the paced jobs of one process may hold send slots: at most rate x this many jobs
+// wait for their slots at once (never fewer than MIN_PACED_WAITING), the others wait before
+// reserving. Reserved slots queue up to (jobs waiting) / rate seconds ahead; with many jobs
+// asleep on their slots, a busy CPU wakes more of them late, each late one takes a new slot at
+// the back of that queue, and the rate collapses (seen at concurrency 64 under load: 26/s for
+// R = 100/s). A job leaves the limit when its request starts: jobs waiting on SES's answer hold
+// no slot, so the sends in flight follow rate x latency (16 at once in all, as before, held
+// R = 1,000/s with 30 ms of latency to 533/s).
+const PACED_HORIZON_S = 0.1;
+const MIN_PACED_WAITING = 16;
 
 async function sleepUntil(at: number): Promise<void> {
   const wait = at - Date.now();
@@ -95,6 +104,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     key: RecipientKey,
     claim: SendClaim,
     pacing: { rate: number; slot: number } | undefined,
+    releaseSlot: () => void,
   ): Promise<SendOutcome> {
     let slot = pacing?.slot;
     for (let tries = 1; ; tries++) {
@@ -102,6 +112,7 @@ export default function createSendRecipient(deps: TaskDeps) {
         slot === undefined || tries > MAX_SLOT_TRIES ? undefined : slot + MAX_SLOT_LATENESS_MS;
       if (slot !== undefined) await sleepUntil(slot);
       if (deadline === undefined || Date.now() <= deadline) {
+        releaseSlot();
         try {
           return await send(key, claim, deadline);
         } catch (error) {
@@ -196,17 +207,19 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
   }
 
-  const pacedLimit = createLimiter(MAX_PACED_IN_FLIGHT);
+  const pacedLimit = createLimiter(() =>
+    Math.max(MIN_PACED_WAITING, Math.ceil((pacedRate() ?? 0) * PACED_HORIZON_S)),
+  );
 
   return defineTask('send_recipient', payloadSchema, async (key, helpers) => {
     const rate = pacedRate();
-    // Held from the slot's reservation until the request has been sent (not while recording).
+    // Held from the slot's reservation until the request starts (not while SES answers).
     const releaseSlot = rate ? await pacedLimit.acquire() : () => undefined;
     try {
       // While SES is unavailable the whole process waits here, before taking a pacing slot or
       // claiming anyone; after the back-off one send probes. Inside the paced limit, so that
-      // only the sends already past this point when SES goes away (at most
-      // MAX_PACED_IN_FLIGHT, or the concurrency unpaced) fail before the breaker opens.
+      // only the sends already past this point when SES goes away (those in flight, about
+      // rate x latency, or the concurrency unpaced) fail before the breaker opens.
       const permit = await breaker.admit(helpers.abortSignal);
       try {
         await sendRecipient(key, helpers, rate, releaseSlot);
@@ -229,10 +242,10 @@ export default function createSendRecipient(deps: TaskDeps) {
     if (rate) {
       // No slot for a recipient that is not pending or a campaign that is not sendable: such a
       // job claims at once and ends without spending the account's rate.
-      const slot = await reserveSendSlotFor(pool, rate, key);
-      if (slot) {
-        pacing = { rate, slot: slot.getTime() };
-        await sleepUntil(pacing.slot - CLAIM_LEAD_MS);
+      const slot = await batches.reserve(key, rate);
+      if (slot !== undefined) {
+        pacing = { rate, slot };
+        await sleepUntil(Math.floor((pacing.slot - CLAIM_LEAD_MS) / CLAIM_TICK_MS) * CLAIM_TICK_MS);
       }
     }
     const claim = await batches.claim(key, pacing !== undefined);
@@ -264,7 +277,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
     const attempt = claim.attempt_count;
     if (attempt === null) throw new Error('send_recipient: a claim without its attempt number');
-    const outcome = await sendPaced(key, claim, pacing);
+    const outcome = await sendPaced(key, claim, pacing, releaseSlot);
     releaseSlot();
     const recorded = await batches.record(key, attempt, outcome);
     if (recorded === 'stale') {

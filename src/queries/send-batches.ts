@@ -39,7 +39,12 @@ async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: num
 }
 
 export interface SendBatches {
-  /** paced: the caller already holds a send slot and claims just before it (no batching). */
+  /**
+   * A pacing slot at `rate` per second (ms since the epoch), or undefined when the recipient is
+   * not pending or its campaign not sendable. One round trip per batch of callers.
+   */
+  reserve(key: RecipientKey, rate: number): Promise<number | undefined>;
+  /** paced: the caller holds a send slot and claims just before it (a batch of its own kind). */
   claim(key: RecipientKey, paced: boolean): Promise<SendClaim>;
   /** attempt: the claim's attempt_count; an outcome is recorded only for the claim it names. */
   record(key: RecipientKey, attempt: number, outcome: SendOutcome): Promise<RecordedOutcome>;
@@ -72,10 +77,32 @@ export function createSendBatches(
       return rows;
     });
   const batchedClaim = coalesce(claimBatch, limits);
-  // Paced sends claim one by one, at once, just before their send slot: a claim that waited for a
-  // batch would make the send late for its slot (and take a new one, leaving the first unused).
-  // Batching is for throughput; a paced rate is low enough not to need it.
-  const singleClaim = coalesce(claimBatch, { maxBatch: 1, maxInFlight: Number.POSITIVE_INFINITY });
+  // Paced sends claim just before their slot, together with the paced sends waking at the same
+  // moment (at a rate that does not bind, all the jobs of a reservation batch). A claim must not
+  // wait long behind another batch (the send would be late for its slot and take a new one), so
+  // a few paced batches may be on their way at once.
+  const pacedClaim = coalesce(claimBatch, { maxBatch: limits.maxBatch, maxInFlight: 4 });
+
+  // Slots: one call for the jobs asking at the same moment; it moves the shared pacer row once.
+  const reserve = coalesce<{ key: RecipientKey; rate: number }, number | undefined>(
+    async (items) =>
+      (
+        await sortedBatch(items, 'reserve_send_slots_for', async (sorted) => {
+          const { rows } = await db.query<{ ord: number; slot: Date | null }>({
+            name: 'mailer_reserve_send_slots_for',
+            text: 'select * from public.reserve_send_slots_for($1, $2::uuid[], $3::uuid[])',
+            values: [
+              // The rate is the process's (deps.sendRate()); a change mid-batch waits one batch.
+              sorted[0]?.rate ?? 1,
+              sorted.map((i) => i.key.campaign_id),
+              sorted.map((i) => i.key.customer_id),
+            ],
+          });
+          return rows;
+        })
+      ).map((row) => row.slot?.getTime()),
+    limits,
+  );
 
   const record = coalesce<
     { key: RecipientKey; attempt: number; result: SendOutcome },
@@ -106,7 +133,8 @@ export function createSendBatches(
   );
 
   return {
-    claim: (key, paced) => (paced ? singleClaim({ key }) : batchedClaim({ key })),
+    reserve: (key, rate) => reserve({ key, rate }),
+    claim: (key, paced) => (paced ? pacedClaim({ key }) : batchedClaim({ key })),
     record: (key, attempt, result) => record({ key, attempt, result }),
   };
 }

@@ -28,20 +28,6 @@ export async function reserveSendSlot(db: pg.Pool, ratePerSecond: number): Promi
   return slot;
 }
 
-// A slot for this recipient, or undefined when it is not pending or its campaign not sendable.
-export async function reserveSendSlotFor(
-  db: pg.Pool,
-  ratePerSecond: number,
-  key: RecipientKey,
-): Promise<Date | undefined> {
-  const { rows } = await db.query<{ slot: Date | null }>({
-    name: 'mailer_reserve_send_slot_for',
-    text: 'select public.reserve_send_slot_for($1, $2, $3) as slot',
-    values: [ratePerSecond, key.campaign_id, key.customer_id],
-  });
-  return rows[0]?.slot ?? undefined;
-}
-
 export type SendOutcome =
   | { outcome: 'sent'; messageId: string }
   | { outcome: 'failed'; error: string }

@@ -74,3 +74,42 @@ test('no send slot for a paused campaign or a recipient that is not pending', as
   t.is(await slot(second), null, 'a paused campaign gets none');
   t.is(await pacer(), before, 'and the pacer did not move');
 });
+
+test.serial(
+  'a batch of slots: consecutive at the rate for the sendable recipients, none for the rest',
+  async (t) => {
+    const campaignId = await queuedCampaign(3);
+    const { rows } = await db.pool.query<{ customer_id: string }>(
+      'select customer_id from campaign_recipients where campaign_id = $1 order by customer_id',
+      [campaignId],
+    );
+    const ids = rows.map((r) => r.customer_id);
+    await db.pool.query(
+      `update campaign_recipients set recipient_status = 'sent' where campaign_id = $1 and customer_id = $2`,
+      [campaignId, ids[1]],
+    );
+    const reserve = async () =>
+      (
+        await db.pool.query<{ ord: number; slot: Date | null }>(
+          'select * from reserve_send_slots_for(10, $1::uuid[], $2::uuid[])',
+          [ids.map(() => campaignId), ids],
+        )
+      ).rows;
+    const batch = await reserve();
+    t.deepEqual(
+      batch.map((r) => r.ord),
+      [1, 2, 3],
+    );
+    t.is(batch[1]?.slot, null, 'the recipient already sent gets none');
+    const first = batch[0]?.slot?.getTime() ?? 0;
+    const third = batch[2]?.slot?.getTime() ?? 0;
+    t.is(third - first, 100, 'the next slot, 1/10 s later');
+    const next = await reserve();
+    t.is((next[0]?.slot?.getTime() ?? 0) - third, 100, 'the pacer moved on by two slots');
+    await db.pool.query('select pause_campaign($1)', [campaignId]);
+    t.true(
+      (await reserve()).every((r) => r.slot === null),
+      'a paused campaign gets none',
+    );
+  },
+);
