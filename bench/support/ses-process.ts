@@ -26,7 +26,8 @@ export interface SesProcess {
   close(): Promise<void>;
 }
 
-export async function startSesProcess(): Promise<SesProcess> {
+/** latencyMs: added to every SES answer (the endpoint's `latencyMs` fault), as a real SES's. */
+export async function startSesProcess(options: { latencyMs?: number } = {}): Promise<SesProcess> {
   const child = fork(new URL('./ses-child.ts', import.meta.url), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -43,13 +44,16 @@ export async function startSesProcess(): Promise<SesProcess> {
       child.send(message);
     });
   const pid = child.pid ?? 0;
-  return {
+  const latency = options.latencyMs ? { latencyMs: options.latencyMs } : {};
+  const ses: SesProcess = {
     url,
     pid,
     cpuMs: () => processCpuMs(pid) ?? 0,
     summary: () => ask<SesSummary>({ type: 'summary' }),
     clear: async () => void (await ask({ type: 'clear' })),
-    setFaults: async (faults) => void (await ask({ type: 'faults', faults })),
+    // The latency option stays under any faults set later.
+    setFaults: async (faults) =>
+      void (await ask({ type: 'faults', faults: { ...latency, ...faults } })),
     close: async () => {
       child.removeAllListeners('exit');
       const exited = new Promise((r) => child.once('exit', r));
@@ -57,4 +61,6 @@ export async function startSesProcess(): Promise<SesProcess> {
       await exited;
     },
   };
+  if (options.latencyMs) await ses.setFaults({});
+  return ses;
 }
