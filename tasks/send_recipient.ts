@@ -119,7 +119,7 @@ export default function createSendRecipient(deps: TaskDeps) {
           if (!(error instanceof DeadlineMissedError)) throw error;
         }
       }
-      slot = (await reserveSendSlot(pool, pacing?.rate ?? 1)).getTime();
+      slot = await batches.reserveAgain(pacing?.rate ?? 1);
     }
   }
 

@@ -48,3 +48,31 @@ comment on function public.reserve_send_slots_for(double precision, uuid[], uuid
   'Pacing slots for a batch of recipients, one round trip and one update of send_pacer: row ord '
   '(1-based, the arrays'' order) gets the next free slots in order at p_rate per second, or null '
   'when its recipient is not pending or its campaign not queued or sending.';
+
+-- A send that would leave late takes a new slot (tasks/send_recipient.ts). These re-reservations
+-- were one round trip each with a synchronous commit holding the pacer row's lock: under load,
+-- when claims themselves take longer than a slot's 20 ms margin, every send took one and they
+-- queued on that lock (Lock:transactionid on reserve_send_slot, 71% of the sampled backend time at
+-- R = 1,000,000/s). Now the jobs of a process that need a new slot at the same moment share one
+-- call. Its commit does not wait for the WAL flush either: a reservation lost in a server crash
+-- can hand out again only slots of the last ~0.6 s (three wal_writer_delay), which have passed by
+-- the time the server has recovered and the workers claim again.
+create or replace function public.reserve_send_slots(p_rate double precision, p_count int)
+  returns timestamptz
+  language plpgsql volatile as $$
+declare
+  v_step interval := make_interval(secs => 1 / p_rate);
+  v_first timestamptz;
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  insert into public.send_pacer as p (id, next_slot)
+  values (true, clock_timestamp() + p_count * v_step)
+  on conflict (id) do update
+    set next_slot = greatest(p.next_slot, clock_timestamp()) + p_count * v_step
+  returning p.next_slot - p_count * v_step into v_first;
+  return v_first;
+end;
+$$;
+comment on function public.reserve_send_slots(double precision, int) is
+  'Reserves p_count consecutive send slots at p_rate per second across all workers; returns the '
+  'first (the others follow 1 / p_rate apart).';

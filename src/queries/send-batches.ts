@@ -44,6 +44,8 @@ export interface SendBatches {
    * not pending or its campaign not sendable. One round trip per batch of callers.
    */
   reserve(key: RecipientKey, rate: number): Promise<number | undefined>;
+  /** A new slot for a send that would have left late (ms since the epoch); batched likewise. */
+  reserveAgain(rate: number): Promise<number>;
   /** paced: the caller holds a send slot and claims just before it (a batch of its own kind). */
   claim(key: RecipientKey, paced: boolean): Promise<SendClaim>;
   /** attempt: the claim's attempt_count; an outcome is recorded only for the claim it names. */
@@ -132,8 +134,21 @@ export function createSendBatches(
     limits,
   );
 
+  const reserveAgain = coalesce<number, number>(async (rates) => {
+    const rate = rates[0] ?? 1;
+    const { rows } = await db.query<{ first: Date }>({
+      name: 'mailer_reserve_send_slots',
+      text: 'select public.reserve_send_slots($1, $2) as first',
+      values: [rate, rates.length],
+    });
+    const first = rows[0]?.first?.getTime();
+    if (first === undefined) throw new Error('reserve_send_slots returned nothing');
+    return rates.map((_, i) => first + (i * 1000) / rate);
+  }, limits);
+
   return {
     reserve: (key, rate) => reserve({ key, rate }),
+    reserveAgain: (rate) => reserveAgain(rate),
     claim: (key, paced) => (paced ? pacedClaim({ key }) : batchedClaim({ key })),
     record: (key, attempt, result) => record({ key, attempt, result }),
   };

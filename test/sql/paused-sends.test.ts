@@ -113,3 +113,13 @@ test.serial(
     );
   },
 );
+
+test.serial('slots taken again in a batch: the pacer moves on by as many', async (t) => {
+  const first = async (count: number) =>
+    (
+      await db.pool.query<{ first: Date }>('select reserve_send_slots(10, $1) as first', [count])
+    ).rows[0]?.first.getTime() ?? 0;
+  const a = await first(3);
+  const b = await first(1);
+  t.is(b - a, 300, 'three slots of 100 ms, then the next');
+});
