@@ -1,11 +1,12 @@
 // feed_campaign: keeps a queued or sending campaign's send queue topped up to a window of waiting
 // send_recipient jobs (public.feed_campaign_sends), instead of one job per recipient at once, so
 // graphile-worker's jobs table stays bounded whatever the campaign size.
-// Payload: {"campaign_id": uuid}. Job key 'feed_campaign:<campaign_id>'.
+// Payload: {"campaign_id": uuid}. No job key: one waiting per campaign (checked under the lock).
 // Rerun-safe: send jobs carry a job key per recipient, the cursor (campaign_feeds) only moves
 //   forward, and feeders of one campaign exclude each other (an advisory lock; the one that finds
-//   it taken comes back in a second). A duplicate send job is harmless: the claim decides.
-// Enqueues: send_recipient jobs, and itself again (same key) while recipients are left to feed;
+//   it taken leaves: the holder leaves a feeder behind). A duplicate send job is harmless: the
+//   claim decides.
+// Enqueues: send_recipient jobs, and itself again while recipients are left to feed;
 //   a paused or finished campaign ends the chain. The sweep gives a lost chain its job back.
 import { z } from 'zod';
 import { defineTask } from '../src/worker/define.ts';

@@ -8,7 +8,7 @@
 --    trigger). A generation killed half-way is resumed by the job's retry (generate_campaign
 --    finds its campaign still generating and carries on) and, if that job is gone, by the sweep.
 -- 2. A feeder instead of one job per recipient at once. Entering queued feeds the first batch in
---    the same transaction and adds a feed_campaign job (job key per campaign); that job tops the
+--    the same transaction and adds a feed_campaign job (one waiting per campaign); that job tops the
 --    campaign up to a window of waiting send jobs and reschedules itself while anything is left
 --    to feed. campaign_feeds.fed_through is the feeder's cursor: pending recipients at or below it
 --    have (or had) a job. Pause removes the (at most window) waiting jobs; resume resets the
@@ -18,6 +18,7 @@
 drop function if exists public.requeue_orphaned_recipients();
 drop function if exists public.ensure_campaign_feeders();
 drop function if exists public.feed_campaign_sends(uuid, integer, integer);
+drop function if exists public.mailer_setting(text, integer);
 drop function if exists public.ensure_campaign_feeder(uuid, interval);
 drop function if exists public.generate_campaign_chunk(uuid, interval, text, integer);
 drop function if exists public.begin_campaign_generation(integer, date, boolean, interval, text, boolean, integer);
@@ -31,14 +32,24 @@ comment on column public.campaigns.generating is
 
 create table public.campaign_feeds (
   campaign_id uuid primary key references public.campaigns (campaign_id) on delete cascade,
-  fed_through uuid not null,
+  fed_through uuid,
+  feeder_job_id bigint,
   updated_at timestamptz not null default now()
 );
 comment on table public.campaign_feeds is
-  'The feeder''s cursor per campaign: send jobs have been added for the pending recipients up to fed_through (customer_id order) since the campaign last entered queued. No row: nothing fed yet.';
+  'The feeder of each campaign that was ever queued: its cursor (send jobs have been added for the pending recipients up to fed_through, customer_id order, since the campaign last entered queued) and its waiting feed_campaign job.';
 comment on column public.campaign_feeds.campaign_id is 'The campaign being fed.';
-comment on column public.campaign_feeds.fed_through is 'The highest customer_id given a send job.';
+comment on column public.campaign_feeds.fed_through is 'The highest customer_id given a send job; null: nothing fed since the campaign entered queued.';
+comment on column public.campaign_feeds.feeder_job_id is 'The last feed_campaign job added for the campaign (graphile-worker job id; it may be gone).';
 comment on column public.campaign_feeds.updated_at is 'When the feeder last moved the cursor.';
+
+-- Sizes of the feeder's window and of generation's chunks: the defaults below, unless the
+-- database (or role) sets mailer.<name> (the tests make them small to exercise the chunking).
+create or replace function public.mailer_setting(p_name text, p_default integer) returns integer
+  language sql stable
+  as $$ select coalesce(nullif(current_setting('mailer.' || p_name, true), '')::integer, p_default) $$;
+comment on function public.mailer_setting(text, integer) is
+  'The integer setting mailer.<p_name> (ALTER DATABASE ... SET), or p_default when unset.';
 
 -- The lock every change of a campaign's feeding takes: feeders try it (and leave when it is
 -- taken), status changes wait for it, so a feeder never writes a cursor from before a resume.
@@ -52,21 +63,30 @@ create or replace function public.ensure_campaign_feeder(p_campaign_id uuid,
   p_delay interval default '0 seconds') returns void
   language plpgsql volatile
   as $$
+declare
+  v_job_id bigint;
 begin
-  -- One waiting feeder per campaign (job key). The running one, if any, keeps no key once a
-  -- successor is added (graphile-worker replaces only unlocked jobs).
-  perform graphile_worker.add_job('feed_campaign',
-    json_build_object('campaign_id', p_campaign_id),
-    run_at => now() + p_delay,
-    job_key => 'feed_campaign:' || p_campaign_id,
-    job_key_mode => 'replace');
+  -- One waiting feeder per campaign, remembered by job id; callers hold the campaign's feed lock,
+  -- so two of them never both find none. No job key: a job adding its own successor under its
+  -- key would have that key taken and its attempts spent by graphile-worker (add_jobs does that
+  -- to a locked job), and stay behind as a failed job when its worker is killed before it ends.
+  if exists (select 1 from public.campaign_feeds f
+               join graphile_worker.jobs j on j.id = f.feeder_job_id
+              where f.campaign_id = p_campaign_id and j.locked_at is null
+                and j.attempts < j.max_attempts) then
+    return;
+  end if;
+  select id into v_job_id from graphile_worker.add_job('feed_campaign',
+    json_build_object('campaign_id', p_campaign_id), run_at => now() + p_delay);
+  insert into public.campaign_feeds (campaign_id, feeder_job_id) values (p_campaign_id, v_job_id)
+  on conflict (campaign_id) do update set feeder_job_id = excluded.feeder_job_id;
 end;
 $$;
 comment on function public.ensure_campaign_feeder(uuid, interval) is
-  'Adds (or moves) the campaign''s feed_campaign job, to run after p_delay.';
+  'Adds a feed_campaign job for the campaign, to run after p_delay, unless its last one is still waiting. The caller holds feed_lock_key(campaign).';
 
 create or replace function public.feed_campaign_sends(p_campaign_id uuid,
-  p_window integer default 20000, p_batch integer default 10000) returns integer
+  p_window integer default null, p_batch integer default null) returns integer
   language plpgsql volatile
   as $$
 declare
@@ -77,35 +97,45 @@ declare
   v_waiting integer;
   v_ids uuid[];
   v_more boolean;
+  v_window integer := coalesce(p_window, public.mailer_setting('feed_window', 20000));
+  v_batch integer := coalesce(p_batch, public.mailer_setting('feed_batch', 10000));
 begin
+  -- The lock order: the campaign row first (key share: what the cursor's foreign key takes
+  -- anyway; it waits only for set_campaign_status's FOR UPDATE), then the feed lock. Taken the
+  -- other way round, a pause holding the row and waiting for the feed lock would deadlock.
+  select c.status, c.generating into v_status, v_generating
+    from public.campaigns c where c.campaign_id = p_campaign_id for key share;
+  if not found or v_status not in ('queued', 'sending') then
+    return null;
+  end if;
   if not pg_try_advisory_xact_lock(public.feed_lock_key(p_campaign_id)) then
-    -- Another feeder (or a status change) is at work; look again shortly.
-    perform public.ensure_campaign_feeder(p_campaign_id, '1 second');
+    -- Another feeder, a status change or the sweep is at work, and leaves a feeder behind when
+    -- one is needed.
     return 0;
   end if;
-  -- Read after the lock: a status change that held it has committed by now.
+  -- Again under the lock: a status change that held it has committed by now.
   select c.status, c.generating into v_status, v_generating
     from public.campaigns c where c.campaign_id = p_campaign_id;
-  if not found or v_status not in ('queued', 'sending') then
+  if v_status not in ('queued', 'sending') then
     return null;
   end if;
   select f.fed_through into v_fed from public.campaign_feeds f where f.campaign_id = p_campaign_id;
   v_first := v_fed is null;
 
-  -- Jobs still waiting (or running): the pending recipients already fed. At most p_window read,
+  -- Jobs still waiting (or running): the pending recipients already fed. At most v_window read,
   -- from campaign_recipients_pending_idx.
   select count(*)::integer into v_waiting from (
     select 1 from public.campaign_recipients r
      where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
        and r.customer_id <= v_fed
-     limit p_window) w;
+     limit v_window) w;
 
   select array_agg(n.customer_id order by n.customer_id) into v_ids from (
     select r.customer_id from public.campaign_recipients r
      where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
        and r.customer_id > coalesce(v_fed, '00000000-0000-0000-0000-000000000000')
      order by r.campaign_id, r.customer_id
-     limit least(p_batch, greatest(p_window - v_waiting, 0))) n;
+     limit least(v_batch, greatest(v_window - v_waiting, 0))) n;
 
   if cardinality(v_ids) > 0 then
     perform graphile_worker.add_jobs(array(
@@ -141,15 +171,15 @@ begin
        and r.customer_id > coalesce(v_fed, '00000000-0000-0000-0000-000000000000'));
   if v_more then
     perform public.ensure_campaign_feeder(p_campaign_id,
-      case when coalesce(cardinality(v_ids), 0) = p_batch
-                and v_waiting + p_batch < p_window then interval '0 seconds'
+      case when coalesce(cardinality(v_ids), 0) = v_batch
+                and v_waiting + v_batch < v_window then interval '0 seconds'
            else interval '1 second' end);
   end if;
   return coalesce(cardinality(v_ids), 0);
 end;
 $$;
 comment on function public.feed_campaign_sends(uuid, integer, integer) is
-  'The feeder: tops a queued or sending campaign up to p_window waiting send jobs (at most p_batch per call, in customer_id order, job key per recipient) and reschedules its feed_campaign job while anything is left to feed. Returns the jobs added; null when the campaign is not sendable (the feeder stops).';
+  'The feeder: tops a queued or sending campaign up to p_window (default mailer.feed_window, else 20,000) waiting send jobs (at most p_batch, default mailer.feed_batch, else 10,000, per call, in customer_id order, job key per recipient) and reschedules its feed_campaign job while anything is left to feed. Returns the jobs added; null when the campaign is not sendable (the feeder stops).';
 
 create or replace function public.tg_campaigns__enqueue_sends() returns trigger
   language plpgsql volatile
@@ -157,10 +187,12 @@ create or replace function public.tg_campaigns__enqueue_sends() returns trigger
 begin
   -- Waits for a feeder at work, then feeds from the start: the pause removed the waiting jobs.
   perform pg_advisory_xact_lock(public.feed_lock_key(new.campaign_id));
-  delete from public.campaign_feeds where campaign_id = new.campaign_id;
-  -- The first batch in this transaction (a small campaign is queued whole, as before), then the
-  -- feeder for the rest.
-  perform public.feed_campaign_sends(new.campaign_id);
+  update public.campaign_feeds set fed_through = null, updated_at = now()
+   where campaign_id = new.campaign_id;
+  -- A first batch in this transaction (a small campaign is queued whole, as before), then the
+  -- feeder for the rest, at once. Small, so that a resume commits in well under a second.
+  perform public.feed_campaign_sends(new.campaign_id,
+    p_batch => public.mailer_setting('feed_first_batch', 2000));
   -- Nothing to send (everyone suppressed, or already sent): the campaign is done right away,
   -- unless recipients are still being generated.
   if not new.generating and not exists (
@@ -261,12 +293,13 @@ comment on function public.generation_lock_key(uuid) is
   'The advisory lock key that serialises the generation chunks of a campaign.';
 
 create or replace function public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval,
-  p_public_url text, p_limit integer) returns integer
+  p_public_url text, p_limit integer default null) returns integer
   language plpgsql volatile
   as $$
 declare
   v_after uuid;
   v_count integer;
+  v_limit integer := coalesce(p_limit, public.mailer_setting('generation_chunk', 50000));
 begin
   perform pg_advisory_xact_lock(public.generation_lock_key(p_campaign_id));
   if not coalesce((select c.generating from public.campaigns c
@@ -285,7 +318,7 @@ begin
      where c.is_active
        and c.customer_id > coalesce(v_after, '00000000-0000-0000-0000-000000000000')
      order by c.customer_id
-     limit p_limit
+     limit v_limit
   ), tokens as (
     insert into public.unsubscribe_tokens (token_id, email, campaign_id, expires_at)
     select k.token_id, k.email, p_campaign_id, now() + p_token_ttl from chunk k
@@ -302,7 +335,7 @@ begin
    order by k.customer_id;
   get diagnostics v_count = row_count;
 
-  if v_count < p_limit then
+  if v_count < v_limit then
     update public.campaigns set generating = false where campaign_id = p_campaign_id;
     -- Every recipient may have been sent (or suppressed) before generation ended.
     perform public.finish_campaign_if_complete(p_campaign_id);
@@ -311,11 +344,11 @@ begin
 end;
 $$;
 comment on function public.generate_campaign_chunk(uuid, interval, text, integer) is
-  'Adds the next p_limit active customers (customer_id order) to a generating campaign, each with its unsubscribe token; the chunk that finds fewer ends the generation (generating = false) and finishes the campaign if nothing is left to send. Returns the recipients added; 0 for a campaign not generating.';
+  'Adds the next p_limit (default mailer.generation_chunk, else 50,000) active customers (customer_id order) to a generating campaign, each with its unsubscribe token; the chunk that finds fewer ends the generation (generating = false) and finishes the campaign if nothing is left to send. Returns the recipients added; 0 for a campaign not generating.';
 
 create or replace function public.begin_campaign_generation(p_week_of_month integer,
   p_generated_date date, p_send boolean, p_token_ttl interval, p_public_url text,
-  p_force boolean default false, p_first_chunk integer default 2000) returns uuid
+  p_force boolean default false, p_first_chunk integer default null) returns uuid
   language plpgsql volatile
   as $$
 declare
@@ -367,7 +400,8 @@ begin
 
   -- A first chunk before queueing: the queue trigger feeds it in this transaction, so sending
   -- starts when this commits.
-  perform public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url, p_first_chunk);
+  perform public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url,
+    coalesce(p_first_chunk, public.mailer_setting('generation_first_chunk', 2000)));
   if p_send then
     update public.campaigns set status = 'queued' where campaign_id = v_campaign_id;
   end if;
@@ -389,7 +423,7 @@ begin
     p_token_ttl, p_public_url, p_force);
   -- The whole campaign in this one transaction (psql, tests); the generate_campaign task commits
   -- chunk by chunk instead (src/queries/campaigns.ts).
-  while public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url, 100000) = 100000 loop
+  while public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url) > 0 loop
   end loop;
   return v_campaign_id;
 end;
@@ -446,16 +480,20 @@ begin
       left join public.campaign_feeds f on f.campaign_id = c.campaign_id
      where c.status in ('queued', 'sending')
        and not exists (select 1 from graphile_worker.jobs j
-                        where j.key = 'feed_campaign:' || c.campaign_id
-                          and j.attempts < j.max_attempts)
+                        where j.id = f.feeder_job_id and j.attempts < j.max_attempts)
        and (c.generating or exists (
              select 1 from public.campaign_recipients r
               where r.campaign_id = c.campaign_id and r.recipient_status = 'pending'
                 and r.customer_id > coalesce(f.fed_through, '00000000-0000-0000-0000-000000000000')))
      order by c.campaign_id
+       -- The campaign row before the feed lock (the lock order; see feed_campaign_sends).
+       for key share of c
   loop
-    perform public.ensure_campaign_feeder(v_campaign.campaign_id);
-    v_count := v_count + 1;
+    -- A feeder or status change at work on it leaves a feeder behind itself.
+    if pg_try_advisory_xact_lock(public.feed_lock_key(v_campaign.campaign_id)) then
+      perform public.ensure_campaign_feeder(v_campaign.campaign_id);
+      v_count := v_count + 1;
+    end if;
   end loop;
   -- A generation whose job is gone: its generate_campaign job again (it carries on from the
   -- last recipient written).

@@ -28,10 +28,10 @@ export interface CampaignSummary {
 }
 
 // Generation commits chunk by chunk: the first small chunk with the campaign (queued when send is
-// set, so sending starts at once), then GENERATION_CHUNK recipients per transaction until a chunk
-// comes back short. A rerun after a crash finds the campaign still generating and carries on
-// from its last recipient. Inside a caller's transaction (a PoolClient in BEGIN) it is all one.
-const GENERATION_CHUNK = 50_000;
+// set, so sending starts at once), then one chunk per transaction (50,000 recipients, or the
+// database's mailer.generation_chunk) until a call adds nothing. A rerun after a crash finds the
+// campaign still generating and carries on from its last recipient. Inside a caller's
+// transaction (a PoolClient in BEGIN) it is all one.
 
 export async function generateCampaign(
   db: pg.Pool | pg.PoolClient,
@@ -52,10 +52,10 @@ export async function generateCampaign(
   const campaignId = generated.rows[0]?.campaign_id;
   for (;;) {
     const { rows } = await db.query<{ added: number }>(
-      `select public.generate_campaign_chunk($1, make_interval(days => $2), $3, $4) as added`,
-      [campaignId, options.tokenTtlDays, options.publicUrl, GENERATION_CHUNK],
+      'select public.generate_campaign_chunk($1, make_interval(days => $2), $3) as added',
+      [campaignId, options.tokenTtlDays, options.publicUrl],
     );
-    if ((rows[0]?.added ?? 0) < GENERATION_CHUNK) break;
+    if ((rows[0]?.added ?? 0) === 0) break;
   }
   // A separate statement: the function's inserts are invisible to the statement that called it.
   const { rows } = await db.query<CampaignSummary>(

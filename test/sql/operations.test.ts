@@ -280,14 +280,15 @@ const jobStatistics = () =>
   );
 
 test.serial(
-  'queueing 10,000 sends or more brings the jobs table statistics up to date',
+  'the first feed of a big campaign brings the jobs table statistics up to date',
   async (t) => {
     t.timeout(60_000);
     const big = await campaignOf(10_000, 'stats-owner-');
     await db.pool.query('vacuum analyze graphile_worker._private_jobs');
-    t.true((await jobStatistics()).n < 10_000);
+    t.true((await jobStatistics()).n < 2_000);
+    // The queue trigger feeds the first 2,000 (the feeder job the rest) and analyzes.
     await one('select queue_campaign($1) as s', [big]);
-    t.true((await jobStatistics()).n >= 10_000, 'analyzed with the new jobs');
+    t.true((await jobStatistics()).n >= 2_000, 'analyzed with the new jobs');
 
     // A role that does not own the table (here mailer_app, as generate_campaign runs in
     // production) queues just the same; the analyze is skipped, with no error.
@@ -308,7 +309,7 @@ test.serial(
       `select count(*)::int as n from graphile_worker.jobs where key like 'send_recipient:' || $1 || ':%'`,
       [other],
     );
-    t.is(jobs.n, 10_000);
+    t.is(jobs.n, 2_000, 'the first batch; the feeder adds the rest');
   },
 );
 
