@@ -54,6 +54,9 @@ export function createCircuitBreaker(options: BreakerOptions): CircuitBreaker {
 
   function open(backoffMs: number): void {
     state = { kind: 'open', until: now() + backoffMs, backoffMs };
+    // Sends that waited for a probe have no timer of their own: they wake now and each times
+    // its wake-up at the end of this back-off.
+    wakeAll();
   }
 
   const released: Permit = { release: () => undefined };

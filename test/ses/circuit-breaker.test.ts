@@ -114,3 +114,21 @@ test('a send that wakes before its clock says the back-off is over waits again, 
   await waiting;
   t.true(done());
 });
+
+// A failed probe reopened the breaker without waking the sends that had been waiting for the
+// probe; they had no timer of their own and waited for good (a fault trial stalled in CI).
+test('sends that waited for a failed probe go on after the next back-off', async (t) => {
+  t.timeout(5_000);
+  const breaker = createCircuitBreaker({ logger, initialBackoffMs: 20, openAfter: 1 });
+  breaker.failed('refused');
+  const probe = await breaker.admit();
+  const waiting = breaker.admit();
+  const done = settled(waiting);
+  await tick();
+  t.false(done(), 'waits for the probe');
+  breaker.failed('refused again');
+  probe.release();
+  const next = await waiting;
+  t.true(done(), 'woken by the reopening, then the probe after 40 ms');
+  next.release();
+});
