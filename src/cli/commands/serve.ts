@@ -4,9 +4,6 @@
 // pool.
 import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
-import { openMetricsListener } from '../../http/metrics.ts';
-import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
-import { createMetrics } from '../../metrics.ts';
 import { createContext, UsageError, untilSignal } from '../context.ts';
 
 function parsePort(value: string): number {
@@ -27,6 +24,13 @@ export function registerServe(program: Command): void {
     .option('-p, --port <n>', 'port to listen on (default: PORT)', parsePort)
     .option('--host <address>', 'address to listen on (default: all interfaces)')
     .action(async (options: { port?: number; host?: string }) => {
+      // Loaded here, not at the top, so that other commands do not load them (see worker.ts).
+      const [{ openMetricsListener }, http, { createMetrics }] = await Promise.all([
+        import('../../http/metrics.ts'),
+        import('../../http/server.ts'),
+        import('../../metrics.ts'),
+      ]);
+      const { closeHttpServer, createHttpServer, listen } = http;
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       const pool = createPool(await ctx.databaseUrl(), ctx.logger, {

@@ -4,12 +4,7 @@
 // halves separately when they need to scale out. Shutdown order: stop taking jobs and requests,
 // drain both, then end the pool.
 import type { Command } from 'commander';
-import { migrateDatabase } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
-import { openMetricsListener } from '../../http/metrics.ts';
-import { closeHttpServer, createHttpServer, listen } from '../../http/server.ts';
-import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
-import { connectSesForSending } from '../../worker/ses-startup.ts';
 import { createContext, untilSignal } from '../context.ts';
 
 export function registerStart(program: Command): void {
@@ -17,6 +12,17 @@ export function registerStart(program: Command): void {
     .command('start')
     .description('Migrate, then run the worker and the HTTP server in one process')
     .action(async () => {
+      // Loaded here, not at the top, so that other commands do not load them (see worker.ts).
+      const [{ migrateDatabase }, { openMetricsListener }, http, runner, { connectSesForSending }] =
+        await Promise.all([
+          import('../../db/migrate.ts'),
+          import('../../http/metrics.ts'),
+          import('../../http/server.ts'),
+          import('../../worker/runner.ts'),
+          import('../../worker/ses-startup.ts'),
+        ]);
+      const { closeHttpServer, createHttpServer, listen } = http;
+      const { newProcessId, startWorker, workerPoolSize } = runner;
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       const url = await ctx.databaseUrl();

@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { createPool } from '../../db/pool.ts';
-import { openMetricsListener } from '../../http/metrics.ts';
-import { newProcessId, startWorker, workerPoolSize } from '../../worker/runner.ts';
-import { connectSesForSending } from '../../worker/ses-startup.ts';
 import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
 import { createContext, untilSignal } from '../context.ts';
 
@@ -18,6 +15,15 @@ export function registerWorker(program: Command): void {
         'whenever it dies (after waiting for the database)',
     )
     .action(async (options: { concurrency?: number; crontab: boolean; supervise: boolean }) => {
+      // Loaded here, not at the top: every other command would load graphile-worker, the AWS
+      // SDK and prom-client too (the CSV import runs in a 32 MB heap in its test).
+      const [{ openMetricsListener }, { newProcessId, startWorker, workerPoolSize }, ses$] =
+        await Promise.all([
+          import('../../http/metrics.ts'),
+          import('../../worker/runner.ts'),
+          import('../../worker/ses-startup.ts'),
+        ]);
+      const { connectSesForSending } = ses$;
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       if (options.supervise) {
