@@ -1,0 +1,249 @@
+// The send path's batched writes (src/queries/send-batches.ts) against real PostgreSQL: what each
+// caller gets back, how callers share statements, and what a failed batch does to them.
+import test from 'ava';
+import type pg from 'pg';
+import { createSendBatches } from '../../src/queries/send-batches.ts';
+import { addRecipient, createSendingCampaign, recipientRow } from '../events/helpers.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+
+let db: TestDatabase;
+test.before(async () => {
+  db = await createTestDatabase();
+});
+test.after.always(async () => {
+  await db?.drop();
+});
+
+type Query = { name: string; text: string; values: unknown[] };
+
+/** The test database's pool, recording each statement sent through it. */
+function recordingPool() {
+  const statements: Query[] = [];
+  const pool = {
+    query: (query: Query) => {
+      statements.push(query);
+      return db.pool.query(query);
+    },
+  } as unknown as pg.Pool;
+  return { pool, statements };
+}
+
+const lease = { leaseSeconds: 120 };
+
+async function pendingRecipients(count: number, campaignId?: string) {
+  const campaign = campaignId ?? (await createSendingCampaign(db.pool));
+  const recipients = [];
+  for (let i = 0; i < count; i++) {
+    recipients.push(await addRecipient(db.pool, campaign, { status: 'pending' }));
+  }
+  return recipients;
+}
+
+const keyOf = (r: { campaignId: string; customerId: string }) => ({
+  campaign_id: r.campaignId,
+  customer_id: r.customerId,
+});
+
+test('claims asked for in the same turn share one statement; each caller gets its own claim', async (t) => {
+  const recipients = await pendingRecipients(5);
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const claims = await Promise.all(recipients.map((r) => batches.claim(keyOf(r), false)));
+  t.is(statements.length, 1);
+  t.deepEqual(
+    claims.map((c) => [c.outcome, c.email]),
+    recipients.map((r) => ['claimed', r.email]),
+  );
+  for (const r of recipients)
+    t.like(await recipientRow(db.pool, r), { recipient_status: 'sending' });
+});
+
+test('a batch holds at most maxBatch claims', async (t) => {
+  const recipients = await pendingRecipients(5);
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, { ...lease, maxBatch: 2, maxInFlight: 4 });
+  await Promise.all(recipients.map((r) => batches.claim(keyOf(r), false)));
+  t.deepEqual(
+    statements.map((s) => (s.values[0] as string[]).length),
+    [2, 2, 1],
+  );
+});
+
+test('a paced claim goes in a batch of its own kind', async (t) => {
+  const [unpaced, paced] = await pendingRecipients(2);
+  if (!unpaced || !paced) return t.fail();
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const claims = await Promise.all([
+    batches.claim(keyOf(unpaced), false),
+    batches.claim(keyOf(paced), true),
+  ]);
+  t.deepEqual(
+    claims.map((c) => c.email),
+    [unpaced.email, paced.email],
+  );
+  t.is(statements.length, 2);
+});
+
+test('every batch sends its keys sorted by campaign, then customer (the lock order)', async (t) => {
+  const first = await pendingRecipients(4);
+  const second = await pendingRecipients(4);
+  const shuffled = [...first, ...second].sort(() => Math.random() - 0.5);
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const claims = await Promise.all(shuffled.map((r) => batches.claim(keyOf(r), false)));
+  t.deepEqual(
+    claims.map((c) => c.email),
+    shuffled.map((r) => r.email),
+    "answers in the callers' order",
+  );
+  const [campaigns, customers] = (statements[0]?.values ?? []) as [string[], string[]];
+  const sent = campaigns.map((c, i) => `${c} ${customers[i]}`);
+  t.deepEqual(sent, [...sent].sort());
+});
+
+test('a recipient that cannot be claimed is answered with the reason, and left as it was', async (t) => {
+  const campaign = await createSendingCampaign(db.pool);
+  const sent = await addRecipient(db.pool, campaign, { status: 'sent' });
+  const [pending] = await pendingRecipients(1, campaign);
+  if (!pending) return t.fail();
+  const batches = createSendBatches(db.pool, lease);
+  const claims = await Promise.all([
+    batches.claim(keyOf(sent), false),
+    batches.claim(keyOf(pending), false),
+  ]);
+  t.deepEqual(
+    claims.map((c) => c.outcome),
+    ['sent', 'claimed'],
+  );
+  t.like(await recipientRow(db.pool, sent), { recipient_status: 'sent' });
+});
+
+test('records each outcome on the claim it names, batched', async (t) => {
+  const [ok, refused] = await pendingRecipients(2);
+  if (!ok || !refused) return t.fail();
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const [okClaim, refusedClaim] = await Promise.all([
+    batches.claim(keyOf(ok), false),
+    batches.claim(keyOf(refused), false),
+  ]);
+  const recorded = await Promise.all([
+    batches.record(keyOf(ok), okClaim?.attempt_count ?? -1, {
+      outcome: 'sent',
+      messageId: 'ses-batch-ok',
+    }),
+    batches.record(keyOf(refused), refusedClaim?.attempt_count ?? -1, {
+      outcome: 'failed',
+      error: 'MessageRejected: address refused',
+    }),
+  ]);
+  t.is(statements.length, 2, 'one statement for the claims, one for the outcomes');
+  // The campaign has nobody pending left: the caller must check whether it is done.
+  t.deepEqual(recorded, ['recorded_check', 'recorded_check']);
+  t.deepEqual(await recipientRow(db.pool, ok), {
+    recipient_status: 'sent',
+    ses_message_id: 'ses-batch-ok',
+    last_error: null,
+  });
+  t.like(await recipientRow(db.pool, refused), {
+    recipient_status: 'failed',
+    last_error: 'MessageRejected: address refused',
+  });
+});
+
+test('an outcome for an earlier attempt is stale and changes nothing', async (t) => {
+  const [recipient] = await pendingRecipients(1);
+  if (!recipient) return t.fail();
+  const batches = createSendBatches(db.pool, lease);
+  const claim = await batches.claim(keyOf(recipient), false);
+  const attempt = claim.attempt_count ?? -1;
+  t.is(
+    await batches.record(keyOf(recipient), attempt - 1, { outcome: 'sent', messageId: 'ses-old' }),
+    'stale',
+  );
+  t.like(await recipientRow(db.pool, recipient), {
+    recipient_status: 'sending',
+    ses_message_id: null,
+  });
+});
+
+test('reserves consecutive slots 1/rate apart for pending recipients, none for the others', async (t) => {
+  const campaign = await createSendingCampaign(db.pool);
+  const pending = await pendingRecipients(3, campaign);
+  const sent = await addRecipient(db.pool, campaign, { status: 'sent' });
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const before = Date.now();
+  const slots = await Promise.all([...pending, sent].map((r) => batches.reserve(keyOf(r), 10)));
+  t.is(statements.length, 1);
+  t.is(slots[3], undefined, 'no slot for a recipient already sent');
+  const given = slots
+    .slice(0, 3)
+    .map(Number)
+    .sort((a, b) => a - b);
+  t.true((given[0] as number) >= before - 1000, 'slots start now or later');
+  t.deepEqual(
+    given.map((s) => s - (given[0] as number)),
+    [0, 100, 200],
+  );
+});
+
+test('no slot for a recipient of a campaign that is not sending', async (t) => {
+  const campaign = await createSendingCampaign(db.pool, 'paused');
+  const [recipient] = await pendingRecipients(1, campaign);
+  if (!recipient) return t.fail();
+  const batches = createSendBatches(db.pool, lease);
+  t.is(await batches.reserve(keyOf(recipient), 10), undefined);
+});
+
+test('callers asking again at the same moment get consecutive slots from one reservation', async (t) => {
+  const { pool, statements } = recordingPool();
+  const batches = createSendBatches(pool, lease);
+  const slots = await Promise.all([batches.reserveAgain(20), batches.reserveAgain(20)]);
+  const [first] = slots;
+  t.is(statements.length, 1);
+  t.deepEqual(
+    slots.map((s) => s - (first as number)),
+    [0, 50],
+  );
+});
+
+test('a batch the database refuses fails every caller in it; later batches go on', async (t) => {
+  const [recipient] = await pendingRecipients(1);
+  if (!recipient) return t.fail();
+  const batches = createSendBatches(db.pool, lease);
+  const bad = { campaign_id: 'not-a-uuid', customer_id: recipient.customerId };
+  const results = await Promise.allSettled([
+    batches.claim(bad, false),
+    batches.claim(keyOf(recipient), false),
+  ]);
+  t.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected'],
+  );
+  t.regex(
+    String((results[1] as PromiseRejectedResult).reason),
+    /invalid input syntax for type uuid/,
+  );
+  t.like(await recipientRow(db.pool, recipient), { recipient_status: 'pending' });
+  t.is((await batches.claim(keyOf(recipient), false)).outcome, 'claimed');
+});
+
+test('a batch answered with fewer rows than callers fails every caller in it', async (t) => {
+  // A stand-in for the database: this is the module's own check, not PostgreSQL's.
+  const pool = { query: async () => ({ rows: [{ ord: 1, outcome: 'claimed' }] }) };
+  const batches = createSendBatches(pool as unknown as pg.Pool, lease);
+  const keys = [
+    { campaign_id: 'a', customer_id: '1' },
+    { campaign_id: 'a', customer_id: '2' },
+  ];
+  const results = await Promise.allSettled(keys.map((k) => batches.claim(k, false)));
+  for (const result of results) {
+    t.is(result.status, 'rejected');
+    t.regex(
+      String((result as PromiseRejectedResult).reason),
+      /claim_recipients: expected 2 rows, got 1/,
+    );
+  }
+});
