@@ -6,18 +6,12 @@
 // a job once, for good). Any other error means graphile-worker retries the job 25 times over
 // about three days: a retry storm for an event that will never apply.
 import { createHash, randomUUID } from 'node:crypto';
-import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
-import type { JobHelpers, Task } from 'graphile-worker';
+import type { Task } from 'graphile-worker';
 import { pino } from 'pino';
-import { loadConfig } from '../../src/config.ts';
 import { SES_EVENT_TYPES } from '../../src/events/ses-event.ts';
-import { graphileLoggerFrom } from '../../src/logger.ts';
-import { createMetrics } from '../../src/metrics.ts';
-import { createTemplateRenderer } from '../../src/ses/render.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
-import { loadTaskList } from '../../src/worker/registry.ts';
 import {
   addRecipient,
   createSendingCampaign,
@@ -25,31 +19,21 @@ import {
   sesEvent,
 } from '../events/helpers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTaskDeps, jobHelpers, loadTask, unreachableSes } from '../helpers/tasks.ts';
 import { runs } from './runs.ts';
 
 const logger = pino({ level: 'silent' });
-const ses = new SESv2Client({
-  region: 'us-east-1',
-  endpoint: 'http://127.0.0.1:1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-});
+const ses = unreachableSes();
 
 let db: TestDatabase;
 let task: Task;
 let recipients: RecipientTarget[];
 test.before(async () => {
   db = await createTestDatabase();
-  const list = await loadTaskList({
-    pool: db.pool,
-    config: loadConfig({ SES_MAX_SEND_RATE: '0', REPUTATION_MIN_SENT: '5' }),
-    logger,
-    ses,
-    render: createTemplateRenderer(db.pool),
-    metrics: createMetrics(db.pool),
-    sendRate: () => undefined,
-  });
-  if (!list.process_ses_event) throw new Error('process_ses_event is not registered');
-  task = list.process_ses_event;
+  task = await loadTask(
+    createTaskDeps(db.pool, { env: { REPUTATION_MIN_SENT: '5' }, logger, ses }),
+    'process_ses_event',
+  );
   const campaign = await createSendingCampaign(db.pool);
   recipients = [];
   for (const status of ['sent', 'sent', 'in_doubt', 'sending', 'sent', 'bounced']) {
@@ -61,8 +45,7 @@ test.after.always(async () => {
   await db?.drop();
 });
 
-const helpers = () =>
-  ({ job: { id: '1' }, logger: graphileLoggerFrom(logger) }) as unknown as JobHelpers;
+const helpers = () => jobHelpers(logger);
 
 async function events(): Promise<number> {
   const { rows } = await db.pool.query<{ n: number }>(

@@ -10,7 +10,7 @@ import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { sesEvent } from '../events/helpers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { type TaskRun, taskRunner } from '../tasks/run-task.ts';
+import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
 let db: TestDatabase;
 let processSesEvent: TaskRun;

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
-import { taskRunner } from './run-task.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 
 let db: TestDatabase;
 test.before(async () => {

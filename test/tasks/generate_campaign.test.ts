@@ -5,7 +5,7 @@ import test from 'ava';
 import { PermanentJobError } from '../../src/worker/define.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { type TaskRun, taskRunner } from './run-task.ts';
+import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
 let db: TestDatabase;
 let task: TaskRun;

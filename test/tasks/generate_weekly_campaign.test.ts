@@ -4,7 +4,7 @@ import { PermanentJobError } from '../../src/worker/define.ts';
 import { weekOfMonth } from '../../tasks/generate_weekly_campaign.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { type TaskRun, taskRunner } from './run-task.ts';
+import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
 let db: TestDatabase;
 let task: TaskRun;

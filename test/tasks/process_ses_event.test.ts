@@ -1,17 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import type { JobHelpers } from 'graphile-worker';
 import pg from 'pg';
-import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
-import { graphileLoggerFrom } from '../../src/logger.ts';
-import { createMetrics } from '../../src/metrics.ts';
-import { createTemplateRenderer } from '../../src/ses/render.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
-import type { TaskDeps } from '../../src/worker/deps.ts';
-import { loadTaskList } from '../../src/worker/registry.ts';
 import { newProcessId, startWorker } from '../../src/worker/runner.ts';
 import {
   addRecipient,
@@ -22,23 +15,23 @@ import {
 } from '../events/helpers.ts';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import {
+  capturingLogger,
+  createTaskDeps,
+  jobHelpers,
+  type LogLine,
+  loadTask,
+  unreachableSes,
+} from '../helpers/tasks.ts';
 
 const env = {
   SES_MAX_SEND_RATE: '0',
   REPUTATION_MIN_SENT: '10',
   LOG_LEVEL: 'silent',
 };
-const logLines: Array<Record<string, unknown>> = [];
-const logger = pino(
-  { level: 'debug' },
-  { write: (line: string) => logLines.push(JSON.parse(line)) },
-);
-const ses = new SESv2Client({
-  region: 'us-east-1',
-  endpoint: 'http://127.0.0.1:1',
-  credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  maxAttempts: 1,
-});
+const logLines: LogLine[] = [];
+const logger = capturingLogger(logLines);
+const ses = unreachableSes();
 
 let db: TestDatabase;
 let processSesEvent: RunTask;
@@ -54,22 +47,11 @@ test.after.always(async () => {
 type RunTask = (payload: unknown, helpers: JobHelpers) => Promise<unknown>;
 
 async function taskWith(pool: pg.Pool): Promise<RunTask> {
-  const deps: TaskDeps = {
-    pool,
-    config: loadConfig(env),
-    logger,
-    ses,
-    render: createTemplateRenderer(pool),
-    sendRate: () => undefined,
-    metrics: createMetrics(pool),
-  };
-  const task = (await loadTaskList(deps)).process_ses_event;
-  if (!task) throw new Error('tasks/process_ses_event.ts is not registered');
+  const task = await loadTask(createTaskDeps(pool, { env, logger, ses }), 'process_ses_event');
   return async (payload, helpers) => task(payload, helpers);
 }
 
-const helpers = () =>
-  ({ job: { id: randomUUID() }, logger: graphileLoggerFrom(logger) }) as unknown as JobHelpers;
+const helpers = () => jobHelpers(logger);
 
 function envelope(event: unknown, Message = JSON.stringify(event)) {
   return {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createTestDatabase } from '../helpers/db.ts';
-import { taskRunner } from './run-task.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 
 test('prune_sns_messages forgets message ids older than a week and keeps recent ones', async (t) => {
   const db = await createTestDatabase();

@@ -9,8 +9,8 @@ import {
   createRecipient,
   createTemplate,
 } from '../helpers/factories.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 import { startForTest } from '../ses-local/helpers.ts';
-import { taskRunner } from './run-task.ts';
 
 let db: TestDatabase;
 let campaignId: string;

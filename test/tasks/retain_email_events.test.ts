@@ -9,7 +9,7 @@ import test from 'ava';
 import pg from 'pg';
 import { verifyGzipLines, writeGzipLines } from '../../src/retention/export-file.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { taskRunner } from './run-task.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 
 // The S3 client reads credentials and region from the standard chain; the fake endpoint accepts
 // any.

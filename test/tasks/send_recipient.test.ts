@@ -2,7 +2,7 @@
 import test from 'ava';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
-import { taskRunner } from './run-task.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 
 test('a job whose recipient another job is sending ends at once, without a retry or a send', async (t) => {
   const db = await createTestDatabase();

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
-import { taskRunner } from './run-task.ts';
+import { taskRunner } from '../helpers/tasks.ts';
 
 async function queuedCampaign(db: TestDatabase, version: number, statuses: string[]) {
   const template = await createTemplate(db.pool, { version });
