@@ -8,24 +8,32 @@ export interface RecipientKey {
   customer_id: string;
 }
 
+/**
+ * What claim_recipients answers for one recipient: claimed (this job sends), or why not: the
+ * recipient is gone, another job holds a fresh claim, it is in doubt, suppressed, or already
+ * final (its status), or its campaign is not sending.
+ */
+export type ClaimOutcome =
+  | 'claimed'
+  | 'not_found'
+  | 'in_flight'
+  | 'in_doubt'
+  | 'suppressed'
+  | 'sent'
+  | 'failed'
+  | 'bounced'
+  | 'complained'
+  | 'unsubscribed'
+  | `campaign_${'draft' | 'queued' | 'paused' | 'done'}`;
+
 export interface SendClaim {
-  outcome: string;
+  outcome: ClaimOutcome;
   email: string | null;
   template_data: Record<string, unknown> | null;
   provider: 'ses' | 'internal' | null;
   provider_template_name: string | null;
   template_id: string | null;
-  send_at: Date | null;
   attempt_count: number | null;
-}
-
-export async function reserveSendSlot(db: pg.Pool, ratePerSecond: number): Promise<Date> {
-  const { rows } = await db.query<{ slot: Date }>('select public.reserve_send_slot($1) as slot', [
-    ratePerSecond,
-  ]);
-  const slot = rows[0]?.slot;
-  if (!slot) throw new Error('reserve_send_slot returned nothing');
-  return slot;
 }
 
 export type SendOutcome =

@@ -1,43 +1,17 @@
-// The SESv2 client as a sending worker configures it: one attempt per call, a send deadline, and
-// placeholder credentials only for a loopback (local SES) endpoint. Connecting at start-up is
-// src/ses/connect.ts.
+// The SESv2 client as a sending worker configures it: one attempt per call, a send deadline (the
+// changes to the SDK's own stack are in src/ses/sdk-stack.ts), and placeholder credentials only
+// for a loopback (local SES) endpoint. Connecting at start-up is src/ses/connect.ts.
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { GetAccountCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config.ts';
-import { Sha256 } from './sha256.ts';
+import { Sha256, tuneSendingStack } from './sdk-stack.ts';
 import { isLoopbackUrl } from './target.ts';
 
 export interface SesConnection {
   client: SESv2Client;
   endpoint: string | undefined;
   close(): Promise<void>;
-}
-
-// Per-request steps of the SDK's default stack that a sending worker does not need: the
-// User-Agent header, Lambda's trace-id propagation, and a logger middleware with no logger.
-// Together ~8% of the client's CPU per SendEmail (bench/ses-client.ts). The retry step is
-// replaced below.
-const UNNEEDED_MIDDLEWARE = [
-  'getUserAgentMiddleware',
-  'recursionDetectionMiddleware',
-  'loggerMiddleware',
-];
-
-const deadlines = new WeakMap<object, number>();
-
-/** Thrown instead of writing a request whose deadline (see sendBy) has passed. */
-export class DeadlineMissedError extends Error {
-  override name = 'DeadlineMissedError';
-}
-
-/**
- * The request made from this command input must leave by `deadline` (epoch ms), or it is not
- * written at all and the send fails with DeadlineMissedError: nothing reaches SES.
- */
-export function sendBy<T extends object>(input: T, deadline: number): T {
-  deadlines.set(input, deadline);
-  return input;
 }
 
 export function createSesClient(
@@ -70,29 +44,7 @@ export function createSesClient(
     },
     ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
   });
-  for (const name of UNNEEDED_MIDDLEWARE) client.middlewareStack.remove(name);
-  // With one attempt per call the SDK's retry step only adds work to every call (a retry token, a
-  // UUID invocation-id header, error bookkeeping). A pass-through keeps its name, which the
-  // signing step is positioned relative to. Errors reach the caller as the deserializer or the
-  // HTTP handler threw them, with $metadata.httpStatusCode (src/ses/errors.ts).
-  client.middlewareStack.remove('retryMiddleware');
-  client.middlewareStack.add((next) => next, {
-    step: 'finalizeRequest',
-    priority: 'high',
-    name: 'retryMiddleware',
-  });
-  // The last step before the request is written (after serialising and signing): a send that
-  // would leave after its deadline is dropped here.
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      const deadline = deadlines.get(args.input as object);
-      if (deadline !== undefined && Date.now() > deadline) {
-        throw new DeadlineMissedError('send deadline missed; the request was not written');
-      }
-      return next(args);
-    },
-    { step: 'finalizeRequest', priority: 'low', name: 'mailerSendDeadline' },
-  );
+  tuneSendingStack(client);
   return client;
 }
 

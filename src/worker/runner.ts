@@ -14,11 +14,11 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { graphileLoggerFrom } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
-import { fetchMaxSendRate } from '../ses/client.ts';
 import { createTemplateRenderer } from '../ses/render.ts';
 import { watchForDeadWorkers } from './dead-workers.ts';
 import { PermanentJobError } from './define.ts';
 import type { TaskDeps } from './deps.ts';
+import { resolveAccountRate } from './pacing.ts';
 import { loadTaskList, tasksDirectory } from './registry.ts';
 import { SUPERVISOR_PID_ENV } from './supervisor.ts';
 
@@ -58,28 +58,6 @@ async function warmUpSendPath(ses: TaskDeps['ses']): Promise<void> {
     Content: { Simple: { Subject: { Data: 'x' }, Body: { Text: { Data: 'x' } } } },
   });
   await ses.send(probe, { abortSignal: AbortSignal.abort() }).catch(() => undefined);
-  await fetchMaxSendRate(ses).catch(() => undefined);
-}
-
-async function resolveSendRate(options: WorkerOptions): Promise<() => number | undefined> {
-  const configured = options.config.ses.maxSendRate;
-  if (configured !== undefined) {
-    await warmUpSendPath(options.ses);
-    return () => configured || undefined;
-  }
-  await warmUpSendPath(options.ses);
-  let rate = await fetchMaxSendRate(options.ses);
-  options.logger.info({ maxSendRate: rate }, 'pacing at the SES account MaxSendRate');
-  const refresh = setInterval(() => {
-    fetchMaxSendRate(options.ses).then(
-      (r) => {
-        rate = r;
-      },
-      (error) => options.logger.warn({ err: error }, 'GetAccount failed; keeping the last rate'),
-    );
-  }, 600_000);
-  refresh.unref();
-  return () => rate;
 }
 
 // The graphile-worker options every `mailer worker` runs with; bench/baselines.ts measures raw
@@ -143,13 +121,14 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
     }
     logger.error({ jobId }, 'job still locked; it will be retried');
   };
+  await warmUpSendPath(options.ses);
   const deps: TaskDeps = {
     pool,
     config,
     logger,
     ses: options.ses,
     render: createTemplateRenderer(pool),
-    sendRate: await resolveSendRate(options),
+    sendRate: await resolveAccountRate(config, options.ses, logger),
     metrics: options.metrics ?? createMetrics(pool),
   };
   const supervisorPid = Number(process.env[SUPERVISOR_PID_ENV]) || null;

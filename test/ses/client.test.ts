@@ -2,8 +2,8 @@ import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
 import { loadConfig } from '../../src/config.ts';
-import { createSesClient, DeadlineMissedError, sendBy } from '../../src/ses/client.ts';
-import { Sha256 } from '../../src/ses/sha256.ts';
+import { createSesClient } from '../../src/ses/client.ts';
+import { DeadlineMissedError, Sha256, sendBy } from '../../src/ses/sdk-stack.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { simpleEmail } from '../ses-local/helpers.ts';
 

@@ -1,0 +1,161 @@
+// Pacing: a worker process sends at most the account's rate, shared with every other process
+// through the pacer row in PostgreSQL. This module owns all of it: the rate (SES_MAX_SEND_RATE or
+// the account's MaxSendRate, less a headroom), the slots (reserved in batches through
+// src/queries/send-batches.ts), when a paced job claims, how late a send may leave, and how many
+// paced jobs of this process may hold a slot at once. tasks/send_recipient.ts only asks it.
+//
+// The life of a paced send: place() (the in-flight limit) -> reserve(key), which sleeps until
+// just before the slot -> the claim -> sendAt(slot, ...), which waits for the slot and sends; a
+// send that would leave late takes a new slot instead. Unpaced, every step passes straight on.
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { SendBatches } from '../queries/send-batches.ts';
+import type { RecipientKey } from '../queries/sending.ts';
+import { fetchMaxSendRate } from '../ses/client.ts';
+import { DeadlineMissedError } from '../ses/sdk-stack.ts';
+import { createLimiter } from './limiter.ts';
+
+// Pacing spends 96% of the allowed rate: a send that starts late (a busy CPU, a slow request)
+// bunches up with the next ones, and up to ~40 ms of such lateness must still never put more than
+// the account's limit into any one-second window.
+export const PACING_HEADROOM = 0.96;
+
+// A send that would leave more than this after its slot takes a new slot instead: late sends
+// would bunch up with the on-time ones behind them and overfill a one-second window. The check
+// runs on waking up, and again as the last step before the request is written (after rendering,
+// building and signing: src/ses/sdk-stack.ts sendBy), because a cold SDK path or a busy CPU can
+// take longer than the margin.
+const MAX_SLOT_LATENESS_MS = 20;
+
+// After this many new slots a send goes as it is.
+const MAX_SLOT_TRIES = 10;
+
+// A paced job claims this long before its slot, so that the claim's commit is done by then.
+const CLAIM_LEAD_MS = 8;
+
+// Paced jobs wake up to claim on a grid of this step, so that the jobs whose slots fall in one
+// step claim in one statement and one commit (R = 1,000/s: five claims a batch instead of one).
+// A claim is then committed at most CLAIM_LEAD_MS + CLAIM_TICK_MS before its slot.
+const CLAIM_TICK_MS = 5;
+
+// How far ahead the paced jobs of one process may hold send slots: at most rate x this many jobs
+// wait for their slots at once (never fewer than MIN_PACED_WAITING), the others wait before
+// reserving. Reserved slots queue up to (jobs waiting) / rate seconds ahead; with many jobs
+// asleep on their slots, a busy CPU wakes more of them late, each late one takes a new slot at
+// the back of that queue, and the rate collapses (seen at concurrency 64 under load: 26/s for
+// R = 100/s). A job leaves the limit when its request starts: jobs waiting on SES's answer hold
+// no slot, so the sends in flight follow rate x latency.
+const PACED_HORIZON_S = 0.1;
+const MIN_PACED_WAITING = 16;
+
+/** A reserved send slot: its time (ms since the epoch) and the rate it was taken at. */
+export interface Slot {
+  at: number;
+  rate: number;
+}
+
+/** A place in the in-flight limit; release() is idempotent. */
+export interface Place {
+  release(): void;
+}
+
+export interface Pacer {
+  /** The paced rate (sends per second), or undefined when unpaced. */
+  rate(): number | undefined;
+  /** Waits for a place among the paced jobs that may hold a slot (at once when unpaced). */
+  place(): Promise<Place>;
+  /**
+   * The recipient's slot, after sleeping until it is time to claim; undefined when unpaced, or
+   * when the recipient is not pending or its campaign not sendable (such a job claims at once and
+   * ends without spending the account's rate).
+   */
+  reserve(key: RecipientKey): Promise<Slot | undefined>;
+  /**
+   * Runs `send` at the slot (paced and no slot yet: a campaign resumed between the reservation
+   * and the claim takes one now), with the deadline the request must leave by, and frees the
+   * place as the request starts. A send that would leave late (DeadlineMissedError: nothing was
+   * written) takes a new slot and runs again.
+   */
+  sendAt<T>(
+    slot: Slot | undefined,
+    place: Place,
+    send: (deadline: number | undefined) => Promise<T>,
+  ): Promise<T>;
+}
+
+async function sleepUntil(at: number): Promise<void> {
+  const wait = at - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+/** accountRate: sends per second allowed (see resolveAccountRate); undefined or 0: unpaced. */
+export function createPacer(accountRate: () => number | undefined, batches: SendBatches): Pacer {
+  const rate = () => (accountRate() ?? 0) * PACING_HEADROOM || undefined;
+  const limiter = createLimiter(() =>
+    Math.max(MIN_PACED_WAITING, Math.ceil((rate() ?? 0) * PACED_HORIZON_S)),
+  );
+  const unlimited: Place = { release: () => undefined };
+
+  return {
+    rate,
+    async place() {
+      if (!rate()) return unlimited;
+      return { release: await limiter.acquire() };
+    },
+    async reserve(key) {
+      const current = rate();
+      if (!current) return undefined;
+      const at = await batches.reserve(key, current);
+      if (at === undefined) return undefined;
+      await sleepUntil(Math.floor((at - CLAIM_LEAD_MS) / CLAIM_TICK_MS) * CLAIM_TICK_MS);
+      return { at, rate: current };
+    },
+    async sendAt(slot, place, send) {
+      const current = slot?.rate ?? rate();
+      if (current === undefined) {
+        place.release();
+        return send(undefined);
+      }
+      let at = slot?.at ?? (await batches.reserveAgain(current));
+      for (let tries = 1; ; tries++) {
+        const deadline = tries > MAX_SLOT_TRIES ? undefined : at + MAX_SLOT_LATENESS_MS;
+        await sleepUntil(at);
+        if (deadline === undefined || Date.now() <= deadline) {
+          place.release();
+          try {
+            return await send(deadline);
+          } catch (error) {
+            if (!(error instanceof DeadlineMissedError)) throw error;
+          }
+        }
+        at = await batches.reserveAgain(current);
+      }
+    },
+  };
+}
+
+/**
+ * The account rate a worker paces to, fetched once at start-up: SES_MAX_SEND_RATE when set (0:
+ * unpaced), otherwise the account's MaxSendRate, refreshed every 10 minutes.
+ */
+export async function resolveAccountRate(
+  config: Config,
+  ses: SESv2Client,
+  logger: Logger,
+): Promise<() => number | undefined> {
+  const configured = config.ses.maxSendRate;
+  if (configured !== undefined) return () => configured || undefined;
+  let rate = await fetchMaxSendRate(ses);
+  logger.info({ maxSendRate: rate }, 'pacing at the SES account MaxSendRate');
+  const refresh = setInterval(() => {
+    fetchMaxSendRate(ses).then(
+      (r) => {
+        rate = r;
+      },
+      (error) => logger.warn({ err: error }, 'GetAccount failed; keeping the last rate'),
+    );
+  }, 600_000);
+  refresh.unref();
+  return () => rate;
+}
