@@ -3,6 +3,9 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { ensureEmbeddedPostgres } from './embedded.ts';
 
+/** What a query function runs on: the pool, or one client inside a transaction. */
+export type Db = pg.Pool | pg.PoolClient;
+
 // DATABASE_URL when set; otherwise the embedded default server, started on demand.
 export async function resolveDatabaseUrl(config: Config, logger: Logger): Promise<string> {
   if (config.databaseUrl) return config.databaseUrl;

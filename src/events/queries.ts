@@ -1,9 +1,7 @@
 // Typed callers of the SES event SQL (migrations/current/2-events.sql), one round trip each.
-import type pg from 'pg';
 import type { Config } from '../config.ts';
+import type { Db } from '../db/pool.ts';
 import type { SnsNotification } from '../sns/message.ts';
-
-type Db = pg.Pool | pg.PoolClient;
 
 /**
  * Stores verified notifications and enqueues one process_ses_event per new MessageId, in one

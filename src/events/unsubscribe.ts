@@ -1,7 +1,5 @@
 // Typed callers of the unsubscribe SQL (migrations/current/2-events.sql).
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 // A token is honoured whatever its age (its mail may sit in an inbox for months, and it only ever
 // unsubscribes its own address): 'expired' only tells the confirmation page to say the link is old.

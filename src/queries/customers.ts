@@ -1,8 +1,6 @@
 // The support view of one address (mailer customers show): who they are, whether they are
 // suppressed and by whom, what happened to them in recent campaigns, and their recent SES events.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export interface CustomerRow {
   customer_id: string;

@@ -1,8 +1,6 @@
 // In-doubt recipients (SendEmail called, outcome never recorded): typed callers of
 // in_doubt_recipients, resolve_in_doubt, reconcile_in_doubt and auto_resend_in_doubt.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export interface InDoubtRecipient {
   campaign_id: string;

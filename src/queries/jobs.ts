@@ -1,9 +1,7 @@
 // graphile-worker's queue as operators see it: typed callers of job_queue_summary, failed_jobs,
 // retry_job and retry_failed_jobs (migrations/current/3-operations.sql), which read its jobs
 // view and change jobs through its public functions only.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export interface QueueDepth {
   task_identifier: string;

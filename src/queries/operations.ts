@@ -1,8 +1,6 @@
 // Typed callers of the operator functions in migrations/current/3-operations.sql: campaign
 // control and progress, and the suppression list. One round trip each.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export type CampaignAction = 'queue' | 'pause' | 'resume';
 
@@ -38,8 +36,10 @@ export interface CampaignListRow {
   sent: number;
   in_doubt: number;
   failed: number;
+  suppressed: number;
   bounced: number;
   complained: number;
+  unsubscribed: number;
   created_at: Date;
 }
 
@@ -55,8 +55,10 @@ export async function listCampaigns(
             (count(*) filter (where r.recipient_status = 'sent'))::int as sent,
             (count(*) filter (where r.recipient_status = 'in_doubt'))::int as in_doubt,
             (count(*) filter (where r.recipient_status = 'failed'))::int as failed,
+            (count(*) filter (where r.recipient_status = 'suppressed'))::int as suppressed,
             (count(*) filter (where r.recipient_status = 'bounced'))::int as bounced,
             (count(*) filter (where r.recipient_status = 'complained'))::int as complained,
+            (count(*) filter (where r.recipient_status = 'unsubscribed'))::int as unsubscribed,
             c.created_at
        from (select * from public.campaigns where $2::text is null or status = $2
               order by generated_date desc, created_at desc limit $1) c

@@ -1,8 +1,6 @@
 // Template versions: typed callers of add_template/activate_template/deactivate_template
 // (migrations/current/3-operations.sql) and the listing behind `mailer templates list`.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export interface TemplateListRow {
   template_id: string;
