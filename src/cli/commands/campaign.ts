@@ -14,6 +14,8 @@ import {
   uuidArgument,
   withDatabase,
 } from '../output.ts';
+import { registerCampaignDelete } from './campaign-delete.ts';
+import { AT_HELP, registerCampaignSchedule, scheduleAction } from './campaign-schedule.ts';
 
 interface GenerateFlags {
   week?: number;
@@ -249,7 +251,12 @@ export function registerCampaign(program: Command): void {
     .command('queue')
     .description('Start sending a draft campaign (enqueues one job per pending recipient)')
     .argument('<campaign>', 'campaign id', id)
-    .action(stateAction('queue'));
+    .option('--at <time>', AT_HELP)
+    .action((c: string, o: { at?: string }) =>
+      o.at ? scheduleAction(c, o.at) : stateAction('queue')(c),
+    );
+  registerCampaignSchedule(campaign);
+  registerCampaignDelete(campaign);
   campaign
     .command('pause')
     .description('Stop new sends of a queued or sending campaign')

@@ -1,0 +1,209 @@
+-- Before a campaign (issue 18): campaigns scheduled for a time, drafts deleted. Rerun-safe:
+-- drop ... if exists first (reverse dependency order), create or replace, add column if not
+-- exists.
+
+drop trigger if exists _310_leave_schedule on public.campaigns;
+drop function if exists public.tg_campaigns__leave_schedule();
+drop function if exists public.schedule_campaign(uuid, timestamptz);
+drop function if exists public.unschedule_campaign(uuid);
+drop function if exists public.start_scheduled_campaign(uuid);
+drop function if exists public.delete_draft_campaign(uuid, text);
+
+--------------------------------------------------------------------------------------------------
+-- The operator acts of this file are recorded like the others.
+
+alter table public.operator_actions drop constraint if exists operator_actions_action_check;
+alter table public.operator_actions add constraint operator_actions_action_check check (action in (
+  'activate_template', 'add_template', 'deactivate_template', 'enqueue_generate_campaign',
+  'pause_campaign', 'queue_campaign', 'resolve_in_doubt', 'resume_campaign', 'retry_failed',
+  'retry_jobs', 'suppress', 'unsuppress', 'auto_resend',
+  'schedule_campaign', 'unschedule_campaign', 'delete_campaign'));
+
+--------------------------------------------------------------------------------------------------
+-- Scheduling. The status set stays the seed's (draft|queued|sending|done|paused): a scheduled
+-- campaign is a draft with a time, and a graphile-worker job keyed per campaign, run_at that
+-- time, queues it through queue_campaign. Leaving draft (queued by hand or by that job) clears
+-- the time and removes the job, in the same transaction.
+
+alter table public.campaigns add column if not exists scheduled_at timestamptz;
+comment on column public.campaigns.scheduled_at is
+  'When a draft is to be queued (schedule_campaign; the queue_scheduled_campaign job, key '
+  'queue_scheduled_campaign:<campaign_id>, runs then); null when not scheduled. Only a draft '
+  'has one: leaving draft clears it.';
+alter table public.campaigns drop constraint if exists campaigns_scheduled_only_when_draft;
+alter table public.campaigns add constraint campaigns_scheduled_only_when_draft
+  check (scheduled_at is null or status = 'draft');
+
+create or replace function public.scheduled_campaign_job_key(p_campaign_id uuid) returns text
+  language sql immutable as $$
+  select 'queue_scheduled_campaign:' || p_campaign_id::text;
+$$;
+comment on function public.scheduled_campaign_job_key(uuid) is
+  'The graphile-worker job key of a campaign''s scheduled queueing (one job per campaign).';
+
+create or replace function public.tg_campaigns__leave_schedule() returns trigger
+  language plpgsql volatile as $$
+begin
+  if new.status <> 'draft' and old.scheduled_at is not null then
+    new.scheduled_at := null;
+    perform graphile_worker.remove_job(public.scheduled_campaign_job_key(new.campaign_id));
+  end if;
+  return new;
+end;
+$$;
+comment on function public.tg_campaigns__leave_schedule() is
+  'A campaign leaving draft (queued by hand or at its time) forgets its schedule and its job.';
+create trigger _310_leave_schedule
+  before update of status on public.campaigns
+  for each row when (new.status is distinct from old.status and old.scheduled_at is not null)
+  execute function public.tg_campaigns__leave_schedule();
+
+create or replace function public.schedule_campaign(p_campaign_id uuid, p_at timestamptz)
+  returns timestamptz
+  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  v_campaign public.campaigns;
+begin
+  if p_at is null then
+    raise exception 'schedule_campaign: a time is required' using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_campaign from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'schedule_campaign: no campaign %', p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_campaign.status <> 'draft' then
+    raise exception 'schedule_campaign: campaign % is %; only a draft can be scheduled',
+      p_campaign_id, v_campaign.status using errcode = 'check_violation';
+  end if;
+  if p_at <= now() then
+    raise exception 'schedule_campaign: % is in the past (now %)', p_at, now()
+      using errcode = 'invalid_parameter_value',
+            hint = 'queue it now with queue_campaign, or give a later time';
+  end if;
+  update public.campaigns set scheduled_at = p_at where campaign_id = p_campaign_id;
+  -- job_key_mode replace: scheduling again moves the one job to the new time.
+  perform graphile_worker.add_job('queue_scheduled_campaign',
+    json_build_object('campaign_id', p_campaign_id),
+    run_at => p_at, job_key => public.scheduled_campaign_job_key(p_campaign_id),
+    job_key_mode => 'replace');
+  perform public.record_operator_action('schedule_campaign', null, p_campaign_id, null, null,
+    jsonb_build_object('at', p_at, 'previous', v_campaign.scheduled_at));
+  return p_at;
+end;
+$$;
+comment on function public.schedule_campaign(uuid, timestamptz) is
+  'Queues a draft campaign at p_at (a job keyed per campaign; scheduling again moves it). Refuses '
+  'a time not in the future and a campaign that is not a draft. Recorded in operator_actions.';
+revoke all on function public.schedule_campaign(uuid, timestamptz) from public;
+grant all on function public.schedule_campaign(uuid, timestamptz) to mailer_operator;
+
+create or replace function public.unschedule_campaign(p_campaign_id uuid) returns boolean
+  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  v_at timestamptz;
+begin
+  select scheduled_at into v_at from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'unschedule_campaign: no campaign %', p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_at is null then
+    return false; -- not scheduled: nothing to do, nothing to record
+  end if;
+  update public.campaigns set scheduled_at = null where campaign_id = p_campaign_id;
+  perform graphile_worker.remove_job(public.scheduled_campaign_job_key(p_campaign_id));
+  perform public.record_operator_action('unschedule_campaign', null, p_campaign_id, null, null,
+    jsonb_build_object('was', v_at));
+  return true;
+end;
+$$;
+comment on function public.unschedule_campaign(uuid) is
+  'Cancels a draft''s schedule and removes its job (it stays a draft). False when it had none.';
+revoke all on function public.unschedule_campaign(uuid) from public;
+grant all on function public.unschedule_campaign(uuid) to mailer_operator;
+
+-- Run by the queue_scheduled_campaign task (as mailer_app, hence security definer: it calls the
+-- operator's queue_campaign). A job whose campaign was queued, unscheduled or deleted meanwhile
+-- finds nothing to do; one that runs early (a clock step) waits again until the time.
+create or replace function public.start_scheduled_campaign(p_campaign_id uuid, out status text,
+  out scheduled_at timestamptz)
+  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  v_campaign public.campaigns;
+begin
+  select * into v_campaign from public.campaigns c where c.campaign_id = p_campaign_id for update;
+  if not found then
+    status := 'missing';
+    return;
+  end if;
+  status := v_campaign.status;
+  scheduled_at := v_campaign.scheduled_at;
+  if v_campaign.status <> 'draft' or v_campaign.scheduled_at is null then
+    return;
+  end if;
+  if v_campaign.scheduled_at > now() then
+    perform graphile_worker.add_job('queue_scheduled_campaign',
+      json_build_object('campaign_id', p_campaign_id), run_at => v_campaign.scheduled_at,
+      job_key => public.scheduled_campaign_job_key(p_campaign_id), job_key_mode => 'replace');
+    return;
+  end if;
+  status := public.queue_campaign(p_campaign_id);
+  scheduled_at := null;
+end;
+$$;
+comment on function public.start_scheduled_campaign(uuid) is
+  'Queues a scheduled draft whose time has come (queue_campaign, recorded as queue_campaign); '
+  'returns the campaign''s status and remaining schedule (status missing when it is gone).';
+revoke all on function public.start_scheduled_campaign(uuid) from public;
+grant all on function public.start_scheduled_campaign(uuid) to mailer_app;
+
+--------------------------------------------------------------------------------------------------
+-- Deleting a draft: a mistaken generation leaves no draft behind forever. A draft never sent
+-- anything, so its recipients and unsubscribe tokens go with it (on delete cascade); its events
+-- and operator actions stay, with campaign_id null, the delete itself recorded with the
+-- campaign's id and name in its details.
+
+create or replace function public.delete_draft_campaign(p_campaign_id uuid, p_note text default null)
+  returns integer
+  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
+declare
+  v_campaign public.campaigns;
+  v_recipients integer;
+  v_tokens integer;
+begin
+  select * into v_campaign from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'delete_draft_campaign: no campaign %', p_campaign_id
+      using errcode = 'no_data_found';
+  end if;
+  if v_campaign.status <> 'draft' then
+    raise exception 'delete_draft_campaign: campaign % is %; only a draft can be deleted',
+      p_campaign_id, v_campaign.status
+      using errcode = 'check_violation',
+            hint = case when v_campaign.status in ('queued', 'sending')
+                        then 'it has started sending; pause it with pause_campaign instead'
+                        else 'a campaign that was queued keeps its recipients as the record of what went out'
+                   end;
+  end if;
+  if v_campaign.generating then
+    raise exception 'delete_draft_campaign: campaign % is still being generated; delete it once '
+      'generation is over', p_campaign_id using errcode = 'check_violation';
+  end if;
+  select count(*) into v_recipients from public.campaign_recipients where campaign_id = p_campaign_id;
+  select count(*) into v_tokens from public.unsubscribe_tokens where campaign_id = p_campaign_id;
+  perform graphile_worker.remove_job(public.scheduled_campaign_job_key(p_campaign_id));
+  perform public.record_operator_action('delete_campaign', null, p_campaign_id, null, p_note,
+    jsonb_build_object('campaign_id', p_campaign_id, 'campaign_name', v_campaign.campaign_name,
+                       'week_of_month', v_campaign.week_of_month,
+                       'generated_date', v_campaign.generated_date,
+                       'scheduled_at', v_campaign.scheduled_at,
+                       'recipients', v_recipients, 'tokens', v_tokens));
+  delete from public.campaigns where campaign_id = p_campaign_id;
+  return v_recipients;
+end;
+$$;
+comment on function public.delete_draft_campaign(uuid, text) is
+  'Deletes a draft campaign (not one still generating) with its recipients, unsubscribe tokens '
+  'and scheduled job; returns how many recipients went. Refuses any other status. Recorded in '
+  'operator_actions (the campaign id in details: the row''s campaign_id becomes null).';
+revoke all on function public.delete_draft_campaign(uuid, text) from public;
+grant all on function public.delete_draft_campaign(uuid, text) to mailer_operator;
