@@ -177,7 +177,8 @@ test('status counts recipients per status with send, bounce and complaint rates'
     text.stdout,
     /accepted by SES 3; bounce rate 33\.33% \(1\), complaint rate 0\.000% \(0\)/,
   );
-  t.regex(text.stdout, /send rate 0\.1\/s over the last minute/);
+  t.regex(text.stdout, /draft: nothing is sent until it is queued/);
+  t.notRegex(text.stdout, /send rate|ETA/, 'a draft sends nothing: no rate, no ETA');
   t.notRegex(text.stdout, /\[#/, 'no progress bar when stdout is not a terminal');
 
   const json = await runCli(['campaign', 'status', id, '--json'], env());

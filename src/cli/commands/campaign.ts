@@ -1,13 +1,11 @@
 // `mailer campaign generate|queue|pause|resume|list|status`.
 import type { Command } from 'commander';
-import type { CampaignAction, CampaignProgress } from '../../queries/operations.ts';
+import type { CampaignAction } from '../../queries/operations.ts';
 import { UsageError } from '../context.ts';
 import {
   dateArgument,
-  formatTime,
   intArgument,
   orFail,
-  percent,
   print,
   printJson,
   table,
@@ -16,6 +14,7 @@ import {
 } from '../output.ts';
 import { registerCampaignDelete } from './campaign-delete.ts';
 import { AT_HELP, registerCampaignSchedule, scheduleAction } from './campaign-schedule.ts';
+import { statusAction } from './campaign-status.ts';
 
 interface GenerateFlags {
   week?: number;
@@ -130,55 +129,6 @@ function truncate(text: string, length: number): string {
   return text.length > length ? `${text.slice(0, length - 3)}...` : text;
 }
 
-function rate(perSecond: number): string {
-  return `${perSecond.toFixed(1)}/s`;
-}
-
-function duration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '-';
-  const s = Math.round(seconds);
-  return s >= 3600
-    ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
-    : s >= 60
-      ? `${Math.floor(s / 60)}m${s % 60}s`
-      : `${s}s`;
-}
-
-export function describeProgress(p: CampaignProgress, tty: boolean): string {
-  const c = p.counts;
-  const open = (c.pending ?? 0) + (c.sending ?? 0);
-  const finished = p.recipients - open;
-  const recentRate = p.attempts_last_minute / 60;
-  const span =
-    p.first_attempt_at && p.last_attempt_at
-      ? (p.last_attempt_at.getTime() - p.first_attempt_at.getTime()) / 1000
-      : 0;
-  const averageRate = span > 0 ? p.accepted / span : 0;
-  const lines = [
-    `campaign ${p.campaign_id} (${p.campaign_name}): ${p.status}` +
-      (p.pause_reason ? `: ${p.pause_reason}` : ''),
-    `recipients ${p.recipients}: ${Object.entries(c)
-      .filter(([, n]) => n > 0)
-      .map(([s, n]) => `${s} ${n}`)
-      .join(', ')}`,
-    `accepted by SES ${p.accepted}; bounce rate ${percent(p.bounce_rate)} (${c.bounced ?? 0}), ` +
-      `complaint rate ${percent(p.complaint_rate, 3)} (${c.complained ?? 0})`,
-    `send rate ${rate(recentRate)} over the last minute, ${rate(averageRate)} on average; ` +
-      `first attempt ${formatTime(p.first_attempt_at)}, last ${formatTime(p.last_attempt_at)}`,
-  ];
-  if (tty && p.recipients > 0) {
-    const share = finished / p.recipients;
-    const width = 40;
-    const filled = Math.round(share * width);
-    const eta = open > 0 && recentRate > 0 ? duration(open / recentRate) : '-';
-    lines.push(
-      `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(1)}% ` +
-        `${finished}/${p.recipients}, ETA ${eta}`,
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
-
 async function retryFailedAction(campaignId: string, flags: { reason?: string }) {
   const { retryFailedRecipients } = await import('../../queries/operations.ts');
   await withDatabase(async (pool, ctx) => {
@@ -190,34 +140,6 @@ async function retryFailedAction(campaignId: string, flags: { reason?: string })
         ? `campaign ${campaignId}: no failed recipients to queue again`
         : `campaign ${campaignId}: ${n} failed recipients queued again`,
     );
-  });
-}
-
-async function statusAction(
-  campaignId: string,
-  flags: { watch?: boolean; interval: number; json?: boolean },
-) {
-  const { campaignProgress } = await import('../../queries/operations.ts');
-  const tty = process.stdout.isTTY === true;
-  await withDatabase(async (pool) => {
-    for (let first = true; ; first = false) {
-      const progress = await campaignProgress(pool, campaignId);
-      if (!progress) {
-        process.stderr.write(`mailer: no campaign ${campaignId}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      if (flags.json) {
-        process.stdout.write(`${JSON.stringify(progress, null, flags.watch ? 0 : 2)}\n`);
-      } else if (flags.watch && tty) {
-        // Redraw in place: cursor home, clear screen.
-        process.stdout.write(`\x1b[H\x1b[2J${describeProgress(progress, tty)}`);
-      } else {
-        process.stdout.write(`${first ? '' : '\n'}${describeProgress(progress, tty)}`);
-      }
-      if (!flags.watch || progress.status === 'done') return;
-      await new Promise((resolve) => setTimeout(resolve, flags.interval * 1000));
-    }
   });
 }
 
@@ -286,8 +208,10 @@ export function registerCampaign(program: Command): void {
   campaign
     .command('status')
     .description(
-      'Recipients per status, send rate, bounce and complaint rates (over recipients SES ' +
-        'accepted), and a progress bar on a terminal',
+      'Recipients per status; the send rate and ETA from sends SES accepted in the last 30 s ' +
+        '(capped at SES_MAX_SEND_RATE when set); SES errors of unsettled recipients by kind; ' +
+        'bounce and complaint rates over accepted sends; a paused campaign shows why and no ETA, ' +
+        'a done one how long it took; a progress bar on a terminal',
     )
     .argument('<campaign>', 'campaign id', id)
     .option('-w, --watch', 'refresh until the campaign is done (Ctrl-C to stop)')

@@ -1,0 +1,46 @@
+// What `campaign status` adds to campaign_progress(): the send rate from sends SES accepted in a
+// recent window, the SES errors of the recipients not settled yet, and when a done campaign
+// finished (migrations/current/4-after-campaign.sql).
+import type pg from 'pg';
+
+type Db = pg.Pool | pg.PoolClient;
+
+/** The window of the live send rate: recent enough to show an outage within seconds. */
+export const RATE_WINDOW_SECONDS = 30;
+
+export interface SendErrorCount {
+  recipient_status: string;
+  kind: string;
+  recipients: number;
+  last_at: Date;
+}
+
+export interface CampaignLive {
+  now: Date;
+  /** When the campaign row last changed: for a done campaign, when it became done. */
+  updated_at: Date;
+  /** Sends SES accepted (recorded sent with a message id) within the last RATE_WINDOW_SECONDS. */
+  accepted_recently: number;
+  errors: SendErrorCount[];
+}
+
+export async function campaignLive(db: Db, campaignId: string): Promise<CampaignLive | undefined> {
+  // campaign_accepted_since reads the tail of campaign_recipients_accepted_at_idx, and
+  // campaign_send_errors the partial index of unsettled recipients with an error: neither
+  // touches the campaign's other recipients, however many.
+  const { rows } = await db.query<Omit<CampaignLive, 'errors'>>(
+    `select now() as now, c.updated_at,
+            public.campaign_accepted_since(c.campaign_id, now() - make_interval(secs => $2))::int
+              as accepted_recently
+       from public.campaigns c where c.campaign_id = $1`,
+    [campaignId, RATE_WINDOW_SECONDS],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const errors = await db.query<SendErrorCount>(
+    `select recipient_status, kind, recipients::int, last_at
+       from public.campaign_send_errors($1)`,
+    [campaignId],
+  );
+  return { ...row, errors: errors.rows };
+}

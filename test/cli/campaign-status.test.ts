@@ -1,0 +1,227 @@
+// `campaign status` tells the truth: a rate from what SES accepted, an ETA only when one can be
+// given, SES errors by kind, a paused campaign's reason, a done campaign's duration.
+import test from 'ava';
+import { estimate } from '../../src/cli/commands/campaign-status.ts';
+import { runCli } from '../helpers/cli.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createCampaign, createTemplate } from '../helpers/factories.ts';
+
+let db: TestDatabase;
+let templateId: string;
+test.before(async () => {
+  db = await createTestDatabase();
+  templateId = (await createTemplate(db.pool, { week_of_month: 1 })).template_id;
+});
+test.after.always(async () => {
+  await db?.drop();
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+  DATABASE_URL: db.url,
+  LOG_LEVEL: 'warn',
+  ...extra,
+});
+
+interface Rows {
+  n: number;
+  status: string;
+  /** Seconds ago: when the outcome was recorded (updated_at), when the send was claimed. */
+  recordedAgo?: number;
+  attemptedAgo?: number;
+  accepted?: boolean;
+  error?: string;
+}
+
+let date = 0;
+async function campaignWith(status: string, rows: Rows[], pauseReason?: string): Promise<string> {
+  date += 1;
+  const { campaign_id: id } = await createCampaign(db.pool, {
+    template_id: templateId,
+    generated_date: `2031-01-${String(date).padStart(2, '0')}`,
+    status,
+  });
+  if (pauseReason) {
+    await db.pool.query('update campaigns set pause_reason = $2 where campaign_id = $1', [
+      id,
+      pauseReason,
+    ]);
+  }
+  for (const r of rows) {
+    // created_at = updated_at: the insert trigger keeps the given time, as if the outcome had
+    // been recorded then.
+    await db.pool.query(
+      `with c as (
+         insert into customers (email)
+         select 'r-' || gen_random_uuid() || '@example.com' from generate_series(1, $2)
+         returning customer_id, email)
+       insert into campaign_recipients
+         (campaign_id, customer_id, email, recipient_status, ses_message_id, last_attempt_at,
+          attempt_count, last_error, created_at, updated_at)
+       select $1, c.customer_id, c.email, $3,
+              case when $4 then gen_random_uuid()::text end,
+              case when $5::float8 is not null then now() - make_interval(secs => $5) end,
+              case when $5::float8 is not null then 1 else 0 end, $6,
+              now() - make_interval(secs => $7), now() - make_interval(secs => $7)
+         from c`,
+      [
+        id,
+        r.n,
+        r.status,
+        r.accepted === true,
+        r.attemptedAgo ?? null,
+        r.error ?? null,
+        r.recordedAgo ?? 0,
+      ],
+    );
+  }
+  return id;
+}
+
+interface StatusJson {
+  status: string;
+  rate_per_second: number | null;
+  pacing_rate: number | null;
+  eta_seconds: number | null;
+  duration_seconds: number | null;
+  accepted_recently: number;
+  attempts_last_minute: number;
+  errors: Array<{ recipient_status: string; kind: string; recipients: number }>;
+}
+
+async function status(id: string, extra: Record<string, string> = {}) {
+  const text = await runCli(['campaign', 'status', id], env(extra));
+  const json = await runCli(['campaign', 'status', id, '--json'], env(extra));
+  return {
+    text: text.stdout,
+    code: text.code,
+    stderr: text.stderr,
+    json: JSON.parse(json.stdout) as StatusJson,
+  };
+}
+
+test('an SES outage shows 0/s, no ETA and the error by kind, however many claims', async (t) => {
+  const id = await campaignWith('sending', [
+    // Accepted two minutes ago, before the outage.
+    { n: 5, status: 'sent', accepted: true, recordedAgo: 120, attemptedAgo: 120 },
+    // Claimed again and again in the last seconds, released each time: SES refused the connection.
+    {
+      n: 20,
+      status: 'pending',
+      attemptedAgo: 2,
+      recordedAgo: 2,
+      error: 'Error: connect ECONNREFUSED 127.0.0.1:4579',
+    },
+    {
+      n: 2,
+      status: 'in_doubt',
+      attemptedAgo: 3,
+      recordedAgo: 3,
+      error: 'TimeoutError: socket hang up',
+    },
+    {
+      n: 1,
+      status: 'failed',
+      attemptedAgo: 100,
+      recordedAgo: 100,
+      error: 'MessageRejected: bad address',
+    },
+    { n: 10, status: 'pending' },
+  ]);
+  const s = await status(id);
+  t.is(s.code, 0, s.stderr);
+  t.regex(s.text, /send rate 0\.0\/s accepted by SES over the last 30s; 30 left, ETA unknown/);
+  t.regex(
+    s.text,
+    /send errors: ECONNREFUSED 20 \(to be sent again\), TimeoutError 2 \(in doubt\), MessageRejected 1 \(failed\)/,
+  );
+  t.is(s.json.rate_per_second, 0);
+  t.is(s.json.eta_seconds, null);
+  t.is(s.json.attempts_last_minute, 22, 'the claims were there; the rate does not count them');
+  t.deepEqual(
+    s.json.errors.map((e) => [e.recipient_status, e.kind, e.recipients]),
+    [
+      ['pending', 'ECONNREFUSED', 20],
+      ['in_doubt', 'TimeoutError', 2],
+      ['failed', 'MessageRejected', 1],
+    ],
+  );
+});
+
+test('the rate counts accepted sends of the last 30 s, and the ETA the pacing rate when lower', async (t) => {
+  const id = await campaignWith('sending', [
+    // Long before the window: not in the rate.
+    { n: 300, status: 'sent', accepted: true, recordedAgo: 600, attemptedAgo: 600 },
+    // 90 in the window: 3/s.
+    { n: 90, status: 'sent', accepted: true, recordedAgo: 3, attemptedAgo: 3 },
+    { n: 120, status: 'pending' },
+  ]);
+  const free = await status(id);
+  t.is(free.json.rate_per_second, 3);
+  t.is(free.json.eta_seconds, 40);
+  t.regex(free.text, /send rate 3\.0\/s accepted by SES over the last 30s; 120 left, ETA 40s/);
+
+  const paced = await status(id, { SES_MAX_SEND_RATE: '2' });
+  t.is(paced.json.pacing_rate, 2);
+  t.is(paced.json.eta_seconds, 60, 'min(observed 3/s, pacing 2/s)');
+  t.regex(paced.text, /\(paced at 2\.0\/s\); 120 left, ETA 1m0s/);
+});
+
+test('a campaign that started 5 s ago is measured over those 5 s, not the whole window', (t) => {
+  const now = new Date('2031-02-01T10:00:00Z');
+  const progress = {
+    campaign_id: 'c',
+    campaign_name: 'n',
+    status: 'sending',
+    pause_reason: null,
+    recipients: 110,
+    counts: { pending: 100, sent: 10 },
+    accepted: 10,
+    bounce_rate: 0,
+    complaint_rate: 0,
+    first_attempt_at: new Date(now.getTime() - 5000),
+    last_attempt_at: now,
+    attempts_last_minute: 10,
+  };
+  const live = { now, updated_at: now, accepted_recently: 10, errors: [] };
+  const e = estimate(progress, live, 30, undefined);
+  t.is(e.rate_per_second, 2);
+  t.is(e.eta_seconds, 50);
+  t.is(estimate(progress, live, 30, 0).eta_seconds, 50, 'SES_MAX_SEND_RATE=0: not paced');
+  t.is(estimate(progress, live, 30, 1).eta_seconds, 100);
+});
+
+test('a paused campaign shows why and no ETA', async (t) => {
+  const id = await campaignWith(
+    'paused',
+    [
+      { n: 30, status: 'sent', accepted: true, recordedAgo: 5, attemptedAgo: 5 },
+      { n: 70, status: 'pending' },
+    ],
+    'reputation: bounce rate 6.00% above 4.00%',
+  );
+  const s = await status(id);
+  t.regex(s.text, /: paused: reputation: bounce rate 6\.00% above 4\.00%\n/);
+  t.regex(s.text, /paused: no ETA; 70 left, sent when the campaign is resumed/);
+  t.notRegex(s.text, /ETA \d/);
+  t.notRegex(s.text, /send rate/);
+  t.is(s.json.eta_seconds, null);
+  t.is(s.json.rate_per_second, null);
+});
+
+test('a done campaign shows how long it took, not a rate', async (t) => {
+  const id = await campaignWith('done', [
+    { n: 50, status: 'sent', accepted: true, recordedAgo: 3600, attemptedAgo: 3733 },
+    { n: 2, status: 'bounced', accepted: true, recordedAgo: 3600, attemptedAgo: 3700 },
+  ]);
+  // Done 3,600 s ago; the first send 3,733 s ago: 2m13s.
+  await db.pool.query(
+    `alter table campaigns disable trigger _200_timestamps;
+     update campaigns set updated_at = now() - interval '3600 seconds' where campaign_id = '${id}';
+     alter table campaigns enable trigger _200_timestamps;`,
+  );
+  const s = await status(id);
+  t.regex(s.text, /done in 2m13s: first send \S+ \S+Z, finished \S+ \S+Z/);
+  t.notRegex(s.text, /send rate|ETA/);
+  t.is(Math.round(s.json.duration_seconds ?? 0), 133);
+  t.is(s.json.rate_per_second, null);
+});
