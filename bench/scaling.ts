@@ -59,7 +59,7 @@ async function hotPlans(db: BenchDatabase, campaignId: string): Promise<Record<s
     );
     notices.length = 0;
     const claimed = await client.query<{ attempt_count: number }>(
-      `select * from public.claim_recipients($1::uuid[], $2::uuid[], interval '120 s', null)`,
+      `select * from public.claim_recipients($1::uuid[], $2::uuid[], interval '120 s')`,
       [campaigns, ids],
     );
     const claim = plans();

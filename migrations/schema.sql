@@ -13,7 +13,6 @@ CREATE TYPE public.send_claim AS (
 	provider text,
 	provider_template_name text,
 	template_id uuid,
-	send_at timestamp with time zone,
 	attempt_count integer
 );
 
@@ -558,7 +557,7 @@ $$;
 -- Name: FUNCTION begin_customer_import(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.begin_customer_import() IS 'Creates (or empties) the session''s pg_temp.customer_import staging table. COPY into it (line, raw_email, name, company, country, is_active, csv_problem), then call analyze it, then call customer_import_summary(), apply_customer_import() and customer_import_problems() on the same connection.';
+COMMENT ON FUNCTION public.begin_customer_import() IS 'Creates (or empties) the session''s pg_temp.customer_import staging table. COPY into it (line, raw_email, name, company, country, is_active, csv_problem), analyze it, then call customer_import_summary(), apply_customer_import() and customer_import_problems() on the same connection.';
 
 --
 -- Name: campaign_progress(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -720,10 +719,10 @@ $$;
 COMMENT ON FUNCTION public.check_campaign_reputation(p_campaign_id uuid, p_max_bounce_rate numeric, p_max_complaint_rate numeric, p_min_sent integer) IS 'Pauses a queued/sending campaign whose permanent-bounce or complaint rate over its sent recipients (ses_message_id set) is above the given fraction, once p_min_sent were sent. Returns why it paused it, or null.';
 
 --
--- Name: claim_recipient(uuid, uuid, interval, double precision); Type: FUNCTION; Schema: public; Owner: -
+-- Name: claim_recipient(uuid, uuid, interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval, p_rate double precision) RETURNS public.send_claim
+CREATE FUNCTION public.claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval) RETURNS public.send_claim
     LANGUAGE plpgsql
     AS $$
 declare
@@ -738,9 +737,9 @@ begin
   -- is updated to sending below, and one that is not sendable may be changing status right now.
   -- A resume in flight is waited for before deciding: a job taken while its campaign was being
   -- resumed may have no successor job (graphile-worker's add_jobs skips a job locked between its
-  -- two statements), so ending it as "paused" would leave its recipient pending with no job
-  -- (migration 000010). FOR NO KEY UPDATE, the lock the update to sending takes, so that two
-  -- claims never both hold a weaker lock and then both wait to upgrade it.
+  -- two statements), so ending it as "paused" would leave its recipient pending with no job.
+  -- FOR NO KEY UPDATE, the lock the update to sending takes, so that two claims never both hold
+  -- a weaker lock and then both wait to upgrade it.
   if not exists (select 1 from public.campaigns
                   where campaign_id = p_campaign_id and status = 'sending') then
     perform 1 from public.campaigns where campaign_id = p_campaign_id for no key update;
@@ -799,10 +798,6 @@ begin
      where campaign_id = p_campaign_id and status = 'queued';
   end if;
 
-  if coalesce(p_rate, 0) > 0 then
-    v_result.send_at := public.reserve_send_slot(p_rate);
-  end if;
-
   v_result.outcome := 'claimed';
   v_result.template_data := r.template_data;
   v_result.provider := v_provider;
@@ -814,16 +809,16 @@ end;
 $$;
 
 --
--- Name: FUNCTION claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval, p_rate double precision); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval, p_rate double precision) IS 'Claims a pending recipient for sending under its row lock (commit before calling SES), naming the claiming process in claimed_by. A claim older than p_lease with no outcome becomes in_doubt, never a second send. Waits for a status change of its campaign in progress.';
+COMMENT ON FUNCTION public.claim_recipient(p_campaign_id uuid, p_customer_id uuid, p_lease interval) IS 'Claims a pending recipient for sending under its row lock (commit before calling SES), naming the claiming process in claimed_by. A claim older than p_lease with no outcome becomes in_doubt, never a second send. Waits for a status change of its campaign in progress.';
 
 --
--- Name: claim_recipients(uuid[], uuid[], interval, double precision); Type: FUNCTION; Schema: public; Owner: -
+-- Name: claim_recipients(uuid[], uuid[], interval); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_rate double precision) RETURNS TABLE(ord integer, outcome text, email text, template_data jsonb, provider text, provider_template_name text, template_id uuid, send_at timestamp with time zone, attempt_count integer)
+CREATE FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval) RETURNS TABLE(ord integer, outcome text, email text, template_data jsonb, provider text, provider_template_name text, template_id uuid, attempt_count integer)
     LANGUAGE plpgsql
     AS $$
 #variable_conflict use_column
@@ -877,7 +872,6 @@ begin
     provider_template_name := v_row.provider_template_name;
     template_id := v_row.template_id;
     attempt_count := v_row.attempt_count;
-    send_at := case when coalesce(p_rate, 0) > 0 then public.reserve_send_slot(p_rate) end;
     return next;
   end loop;
 
@@ -887,7 +881,7 @@ begin
      where not (k.ord::integer = any(v_claimed))
      order by k.ord
   loop
-    v_claim := public.claim_recipient(v_row.campaign_id, v_row.customer_id, p_lease, p_rate);
+    v_claim := public.claim_recipient(v_row.campaign_id, v_row.customer_id, p_lease);
     ord := v_row.ord;
     outcome := v_claim.outcome;
     email := v_claim.email;
@@ -895,7 +889,6 @@ begin
     provider := v_claim.provider;
     provider_template_name := v_claim.provider_template_name;
     template_id := v_claim.template_id;
-    send_at := v_claim.send_at;
     attempt_count := v_claim.attempt_count;
     return next;
   end loop;
@@ -903,10 +896,10 @@ end;
 $$;
 
 --
--- Name: FUNCTION claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_rate double precision); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_rate double precision) IS 'claim_recipient for many recipients in one transaction (committed before any of them is sent): one row per array position (ord, 1-based), attempt_count naming the claim for its outcome. Callers pass them sorted by (campaign_id, customer_id).';
+COMMENT ON FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval) IS 'claim_recipient for many recipients in one transaction (committed before any of them is sent): one row per array position (ord, 1-based), attempt_count naming the claim for its outcome. Callers pass them sorted by (campaign_id, customer_id).';
 
 --
 -- Name: customer_import_problems(); Type: FUNCTION; Schema: public; Owner: -
@@ -1097,7 +1090,7 @@ $$;
 -- Name: FUNCTION enqueue_campaign_sends(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.enqueue_campaign_sends(p_campaign_id uuid) IS 'Adds one send_recipient job per pending recipient of the campaign, in customer_id order; returns how many. From 10,000 jobs on it also analyzes the jobs table (when the caller owns it), so graphile-worker''s job fetch is planned for the rows that are there.';
+COMMENT ON FUNCTION public.enqueue_campaign_sends(p_campaign_id uuid) IS 'Adds one send_recipient job per pending recipient of the campaign, in customer_id order (bench/enqueue.ts compares it with the feeder); returns how many. From 10,000 jobs on it also analyzes the jobs table (when the caller owns it), so graphile-worker''s job fetch is planned for the rows that are there.';
 
 --
 -- Name: enqueue_generate_campaign(integer, date, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -1354,7 +1347,8 @@ begin
     insert into public.campaign_feeds (campaign_id, fed_through) values (p_campaign_id, v_fed)
     on conflict (campaign_id) do update set fed_through = excluded.fed_through, updated_at = now();
     -- The first feed of a campaign: graphile-worker's jobs table may have the statistics of an
-    -- empty table, and its job fetch would be planned as a scan and sort (migration 000009).
+    -- empty table, and its job fetch would be planned as a scan and sort (see
+    -- enqueue_campaign_sends).
     if v_first and cardinality(v_ids) >= 1000 and exists (
          select 1 from pg_catalog.pg_class c
           where c.oid = 'graphile_worker._private_jobs'::regclass
@@ -1416,7 +1410,7 @@ begin
        order by r.campaign_id desc, r.customer_id desc limit 1) is not null then
     return null;
   end if;
-  -- Waits for every outcome still being recorded (see record_send_outcome).
+  -- Waits for every outcome still being recorded (see record_send_outcomes).
   perform pg_advisory_xact_lock(7301, hashtext(p_campaign_id::text));
   -- A campaign still generating is not done: more recipients are coming (the last chunk calls
   -- this again).
@@ -1435,7 +1429,7 @@ $$;
 -- Name: FUNCTION finish_campaign_if_complete(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.finish_campaign_if_complete(p_campaign_id uuid) IS 'Marks a queued/sending campaign done when its generation is finished and no recipient is pending or sending; waits for outcomes being recorded (record_send_outcome) so that the last of them is never missed.';
+COMMENT ON FUNCTION public.finish_campaign_if_complete(p_campaign_id uuid) IS 'Marks a queued/sending campaign done when its generation is finished and no recipient is pending or sending; waits for outcomes being recorded (record_send_outcomes) so that the last of them is never missed.';
 
 --
 -- Name: generate_campaign(integer, date, boolean, interval, text, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -1505,7 +1499,7 @@ begin
            'unsubscribe_url', rtrim(p_public_url, '/') || '/unsubscribe/' || k.token_id)
     from chunk k
     left join public.suppression_list s on s.email = k.email
-   -- In primary key order: the indexes fill left to right (migration 000008).
+   -- In primary key order: the indexes fill left to right.
    order by k.customer_id;
   get diagnostics v_count = row_count;
 
@@ -1776,7 +1770,7 @@ $$;
 -- Name: FUNCTION queue_campaign(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.queue_campaign(p_campaign_id uuid) IS 'Starts sending a draft campaign: queued, one send_recipient job per pending recipient in the same transaction. Returns the new status (done when nothing is left to send). No-op when already queued or sending.';
+COMMENT ON FUNCTION public.queue_campaign(p_campaign_id uuid) IS 'Starts sending a draft campaign: queued, its first send jobs added in the same transaction and its feeder queued for the rest. Returns the new status (done when nothing is left to send). No-op when already queued or sending.';
 
 --
 -- Name: reconcile_in_doubt(interval); Type: FUNCTION; Schema: public; Owner: -
@@ -2175,26 +2169,6 @@ $$;
 COMMENT ON FUNCTION public.reserve_send_slot(p_rate double precision) IS 'Reserves the next send slot at p_rate sends per second across all workers; returns when to send.';
 
 --
--- Name: reserve_send_slot_for(double precision, uuid, uuid); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.reserve_send_slot_for(p_rate double precision, p_campaign_id uuid, p_customer_id uuid) RETURNS timestamp with time zone
-    LANGUAGE sql
-    AS $$
-  select public.reserve_send_slot(p_rate)
-   where exists (select 1 from public.campaign_recipients r
-                   join public.campaigns c on c.campaign_id = r.campaign_id
-                  where r.campaign_id = p_campaign_id and r.customer_id = p_customer_id
-                    and r.recipient_status = 'pending' and c.status in ('queued', 'sending'));
-$$;
-
---
--- Name: FUNCTION reserve_send_slot_for(p_rate double precision, p_campaign_id uuid, p_customer_id uuid); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.reserve_send_slot_for(p_rate double precision, p_campaign_id uuid, p_customer_id uuid) IS 'A pacing slot for this recipient, or null when it is not pending or its campaign is not queued or sending (the job then claims at once and ends without spending the rate).';
-
---
 -- Name: reserve_send_slots(double precision, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2348,7 +2322,7 @@ $$;
 -- Name: FUNCTION resume_campaign(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.resume_campaign(p_campaign_id uuid) IS 'Resumes a paused campaign: queued again, its pending recipients re-enqueued (job keys keep one job per recipient). Returns the new status.';
+COMMENT ON FUNCTION public.resume_campaign(p_campaign_id uuid) IS 'Resumes a paused campaign: queued again, its pending recipients fed send jobs again from the start (job keys keep one job per recipient). Returns the new status.';
 
 --
 -- Name: retry_failed_jobs(text); Type: FUNCTION; Schema: public; Owner: -
@@ -2759,7 +2733,7 @@ $$;
 -- Name: FUNCTION tg__timestamps(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg__timestamps() IS 'Maintains created_at (set once, never changed) and updated_at (every update).';
+COMMENT ON FUNCTION public.tg__timestamps() IS 'Keeps created_at as inserted and sets updated_at to now(). Its _200_timestamps triggers run only when the row would otherwise be wrong (their WHEN clauses), so an update that sets updated_at = now() itself (the send path''s) skips the function call.';
 
 --
 -- Name: tg_campaigns__check_transition(); Type: FUNCTION; Schema: public; Owner: -
@@ -2846,7 +2820,7 @@ begin
   perform pg_advisory_xact_lock(public.feed_lock_key(new.campaign_id));
   update public.campaign_feeds set fed_through = null, updated_at = now()
    where campaign_id = new.campaign_id;
-  -- A first batch in this transaction (a small campaign is queued whole, as before), then the
+  -- A first batch in this transaction (a small campaign is queued whole), then the
   -- feeder for the rest, at once. Small, so that a resume commits in well under a second.
   perform public.feed_campaign_sends(new.campaign_id,
     p_batch => public.mailer_setting('feed_first_batch', 2000));
@@ -2884,7 +2858,7 @@ begin
      set reason = new.reason, source = new.source
    where s.email = new.email
      and public.suppression_strength(s.reason) < public.suppression_strength(new.reason);
-  return new; -- an existing entry now makes the insert conflict, as before
+  return new; -- an existing entry makes the insert conflict (callers insert ... on conflict)
 end;
 $$;
 
@@ -2892,7 +2866,7 @@ $$;
 -- Name: FUNCTION tg_suppression_list__keep_strongest(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg_suppression_list__keep_strongest() IS 'Before a suppression is inserted: an existing entry for the address with a weaker reason takes the new reason and source (created_at kept, updated_at moved); the insert then conflicts as before.';
+COMMENT ON FUNCTION public.tg_suppression_list__keep_strongest() IS 'Before a suppression is inserted: an existing entry for the address with a weaker reason takes the new reason and source (created_at kept, updated_at moved); the insert then conflicts with it.';
 
 --
 -- Name: tg_suppression_list__never_weaken(); Type: FUNCTION; Schema: public; Owner: -
@@ -3214,13 +3188,13 @@ COMMENT ON COLUMN public.campaign_recipients.last_error IS 'Why the last attempt
 -- Name: COLUMN campaign_recipients.created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaign_recipients.created_at IS 'When the row was inserted (trigger-maintained).';
+COMMENT ON COLUMN public.campaign_recipients.created_at IS 'When the row was inserted; never changed (the timestamps triggers keep it).';
 
 --
 -- Name: COLUMN campaign_recipients.updated_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaign_recipients.updated_at IS 'When the row last changed (trigger-maintained).';
+COMMENT ON COLUMN public.campaign_recipients.updated_at IS 'When the row last changed: set by the update itself, else by the _200_timestamps trigger.';
 
 --
 -- Name: COLUMN campaign_recipients.claimed_by; Type: COMMENT; Schema: public; Owner: -
@@ -3288,19 +3262,19 @@ COMMENT ON COLUMN public.campaigns.template_id IS 'The template version picked a
 -- Name: COLUMN campaigns.status; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaigns.status IS 'draft|queued|sending|done|paused. Setting queued (from anywhere, psql included) enqueues the sends.';
+COMMENT ON COLUMN public.campaigns.status IS 'draft|queued|sending|done|paused. Setting queued (from anywhere, psql included) starts feeding its send jobs; paused removes the waiting ones.';
 
 --
 -- Name: COLUMN campaigns.created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaigns.created_at IS 'When the row was inserted (trigger-maintained).';
+COMMENT ON COLUMN public.campaigns.created_at IS 'When the row was inserted; never changed (the timestamps triggers keep it).';
 
 --
 -- Name: COLUMN campaigns.updated_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaigns.updated_at IS 'When the row last changed (trigger-maintained); not in the seed, added for operators.';
+COMMENT ON COLUMN public.campaigns.updated_at IS 'When the row last changed: set by the update itself, else by the _200_timestamps trigger.';
 
 --
 -- Name: COLUMN campaigns.pause_reason; Type: COMMENT; Schema: public; Owner: -
@@ -3377,13 +3351,13 @@ COMMENT ON COLUMN public.customers.is_active IS 'False excludes the customer fro
 -- Name: COLUMN customers.created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.customers.created_at IS 'When the row was inserted (trigger-maintained).';
+COMMENT ON COLUMN public.customers.created_at IS 'When the row was inserted; never changed (the timestamps triggers keep it).';
 
 --
 -- Name: COLUMN customers.updated_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.customers.updated_at IS 'When the row last changed (trigger-maintained).';
+COMMENT ON COLUMN public.customers.updated_at IS 'When the row last changed: set by the update itself, else by the _200_timestamps trigger.';
 
 --
 -- Name: email_event_exports; Type: TABLE; Schema: public; Owner: -
@@ -3548,7 +3522,7 @@ CREATE TABLE public.operator_actions (
     db_user text DEFAULT SESSION_USER NOT NULL,
     application_name text DEFAULT COALESCE(current_setting('application_name'::text, true), ''::text) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text])))
+    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'auto_resend'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text])))
 );
 
 --
@@ -3736,13 +3710,13 @@ COMMENT ON COLUMN public.suppression_list.source IS 'Who put it here: user (unsu
 -- Name: COLUMN suppression_list.created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.suppression_list.created_at IS 'When the address was first suppressed (trigger-maintained).';
+COMMENT ON COLUMN public.suppression_list.created_at IS 'When the address was first suppressed; kept when a stronger reason replaces the first.';
 
 --
 -- Name: COLUMN suppression_list.updated_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.suppression_list.updated_at IS 'When the entry last changed (trigger-maintained).';
+COMMENT ON COLUMN public.suppression_list.updated_at IS 'When the entry last changed (a stronger reason): set by the _200_timestamps trigger.';
 
 --
 -- Name: template_contents; Type: TABLE; Schema: public; Owner: -
@@ -3792,13 +3766,13 @@ COMMENT ON COLUMN public.template_contents.text_body IS 'Plain-text body templat
 -- Name: COLUMN template_contents.created_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.template_contents.created_at IS 'When the row was inserted (trigger-maintained).';
+COMMENT ON COLUMN public.template_contents.created_at IS 'When the row was inserted; never changed (the timestamps triggers keep it).';
 
 --
 -- Name: COLUMN template_contents.updated_at; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.template_contents.updated_at IS 'When the row last changed (trigger-maintained).';
+COMMENT ON COLUMN public.template_contents.updated_at IS 'When the row last changed: set by the update itself, else by the _200_timestamps trigger.';
 
 --
 -- Name: unsubscribe_tokens; Type: TABLE; Schema: public; Owner: -

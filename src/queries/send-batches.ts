@@ -67,13 +67,11 @@ export function createSendBatches(
       const { rows } = await db.query<SendClaim & { ord: number }>({
         name: 'mailer_claim_recipients',
         text: `select * from public.claim_recipients($1::uuid[], $2::uuid[],
-                                                       make_interval(secs => $3), $4)`,
+                                                       make_interval(secs => $3))`,
         values: [
           sorted.map((i) => i.key.campaign_id),
           sorted.map((i) => i.key.customer_id),
           options.leaseSeconds,
-          // Slots are reserved by the caller before it claims (tasks/send_recipient.ts).
-          null,
         ],
       });
       return rows;

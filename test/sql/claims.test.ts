@@ -68,7 +68,7 @@ async function queuedCampaign(db: TestDatabase, recipients: number) {
 }
 
 const claimSql = `select outcome, attempt_count from public.claim_recipients(
-                    $1::uuid[], $2::uuid[], interval '5 minutes', null)`;
+                    $1::uuid[], $2::uuid[], interval '5 minutes')`;
 
 function claim(db: pg.Client | pg.Pool, campaignId: string, customerId: string, lease?: string) {
   return db
@@ -128,7 +128,7 @@ async function campaignStatus(db: TestDatabase, campaignId: string) {
 }
 
 test('claims waiting for a resume in progress do not deadlock when it commits', async (t) => {
-  // Jobs that claim while an operator's resume is committing wait for it (migration 000010).
+  // Jobs that claim while an operator's resume is committing wait for it (claim_recipient).
   // They waited with a share lock on the campaign and then each updated the campaign to sending:
   // two holders of a share lock that both want to update deadlock (issue 15, item 1: about 15
   // "deadlock detected" per resume with 3 paced workers). `blocker` holds the first job's

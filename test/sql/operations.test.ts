@@ -1,4 +1,4 @@
-// The operator functions of migrations/current/3-operations.sql, called as a psql user would.
+// The operator functions (migrations/schema.sql), called as a psql user would.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
@@ -383,7 +383,7 @@ test.serial(
       const claim = worker
         .query<{ outcome: string }>(
           `select outcome from claim_recipients(array[$1]::uuid[], array[$2]::uuid[],
-                  interval '5 minutes', null)`,
+                  interval '5 minutes')`,
           [id, raced],
         )
         .finally(() => {

@@ -58,7 +58,7 @@ test('no send slot for a paused campaign or a recipient that is not pending', as
   const slot = async (customerId: string | undefined) =>
     (
       await db.pool.query<{ slot: Date | null }>(
-        'select reserve_send_slot_for(10, $1, $2) as slot',
+        'select slot from reserve_send_slots_for(10, array[$1]::uuid[], array[$2]::uuid[])',
         [campaignId, customerId],
       )
     ).rows[0]?.slot;

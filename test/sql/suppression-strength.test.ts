@@ -2,8 +2,6 @@
 // wins (complaint > unsubscribe > bounce_hard > manual), and lifting an entry needs force whenever
 // the address ever unsubscribed or complained, not only when the current reason says so.
 import { randomUUID } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
 import { generateCampaign } from '../../src/queries/campaigns.ts';
@@ -265,36 +263,3 @@ test('a bounce or a manual entry alone is lifted without force', async (t) => {
     t.is(await entry(email), undefined, reason);
   }
 });
-
-// Serial (ava runs serial tests before the others): it reruns the migration's DDL.
-test.serial(
-  'the migration gives entries that kept a weaker reason the one their events show',
-  async (t) => {
-    const kept = address('kept');
-    const lifted = address('lifted');
-    // As entries were before the fix: the complaint recorded, the first (weaker) reason kept.
-    for (const email of [kept, lifted]) {
-      await suppressAs(email, 'manual', 'ops');
-      await db.pool.query(
-        `insert into email_events_op (event_type, email, payload, created_at)
-       values ('complaint', $1, '{}', now() - interval '2 days')`,
-        [email],
-      );
-    }
-    // An opt-out followed by a consented lift counts no more for a later entry's reason.
-    await db.pool.query(
-      `insert into operator_actions (action, email, note, details, created_at)
-     values ('unsuppress', $1, 'consent', '{"reason": "complaint", "forced": true}', now() - interval '1 day')`,
-      [lifted],
-    );
-    // The suppression part of migration 000013, run again (it is rerun-safe).
-    const committed = join(import.meta.dirname, '..', '..', 'migrations', 'committed');
-    const file = (await readdir(committed)).find((name) => name.startsWith('000013-'));
-    const whole = await readFile(join(committed, file ?? '000013'), 'utf8');
-    const migration = whole.split('--! split: 4-compliance.sql')[1]?.split('--! split: ')[0];
-    t.truthy(migration, 'the 4-compliance.sql part of migration 000013');
-    await db.pool.query(migration ?? '');
-    t.like(await entry(kept), { reason: 'complaint', source: 'ses' });
-    t.like(await entry(lifted), { reason: 'manual', source: 'ops' });
-  },
-);
