@@ -1,4 +1,5 @@
-// Typed callers of the SES event SQL (migrations/current/2-events.sql), one round trip each.
+// Typed callers of the SES event SQL (the baseline migration's section "SES events and SNS";
+// today's bodies in migrations/schema.sql), one round trip each.
 import type { Config } from '../config.ts';
 import type { Db } from '../db/pool.ts';
 import type { SnsNotification } from '../sns/message.ts';

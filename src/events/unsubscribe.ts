@@ -1,4 +1,5 @@
-// Typed callers of the unsubscribe SQL (migrations/current/2-events.sql).
+// Typed callers of the unsubscribe SQL (the baseline migration's section "Suppression and
+// unsubscribe"; today's bodies in migrations/schema.sql).
 import type { Db } from '../db/pool.ts';
 
 // A token is honoured whatever its age (its mail may sit in an inbox for months, and it only ever

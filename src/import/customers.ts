@@ -1,6 +1,6 @@
 // `mailer customers import`: streams a CSV file through csv-parse into COPY (a session-local
 // staging table), then lets SQL validate, deduplicate and upsert it set-based
-// (migrations/current/3-operations.sql: begin_customer_import, customer_import_summary,
+// (migrations/schema.sql: begin_customer_import, customer_import_summary,
 // apply_customer_import, customer_import_problems). Memory stays flat whatever the file size:
 // every stage is a stream with backpressure, and the rejected lines are read back with a cursor.
 import { createReadStream } from 'node:fs';

@@ -1,5 +1,5 @@
 // graphile-worker's queue as operators see it: typed callers of job_queue_summary, failed_jobs,
-// retry_job and retry_failed_jobs (migrations/current/3-operations.sql), which read its jobs
+// retry_job and retry_failed_jobs (migrations/schema.sql), which read its jobs
 // view and change jobs through its public functions only.
 import type { Db } from '../db/pool.ts';
 

@@ -1,4 +1,4 @@
-// Typed callers of the operator functions in migrations/current/3-operations.sql: campaign
+// Typed callers of the operator functions (migrations/schema.sql): campaign
 // control and progress, and the suppression list. One round trip each.
 import type { Db } from '../db/pool.ts';
 

@@ -1,5 +1,5 @@
 // Template versions: typed callers of add_template/activate_template/deactivate_template
-// (migrations/current/3-operations.sql) and the listing behind `mailer templates list`.
+// (migrations/schema.sql) and the listing behind `mailer templates list`.
 import type { Db } from '../db/pool.ts';
 
 export interface TemplateListRow {

@@ -1,4 +1,4 @@
-// The database roles of migration 000003 (its 5-security.sql part), proven by running the system
+// The database roles (the baseline migration's sections 1 and 13), proven by running the system
 // as them: a whole campaign (generation, sends, SES events through the webhook, a bounce and a complaint
 // suppressed, a one-click unsubscribe) runs with a real `mailer worker` and the HTTP server
 // logged in as a member of mailer_app, the operator's part (import, templates, suppression,

@@ -255,7 +255,7 @@ test('updated_at moves on update and created_at never changes', async (t) => {
   t.not(row?.updated_at.getTime(), new Date('2000-01-01').getTime());
 });
 
-// The insert half of _200_timestamps runs only when it has something to fix (migration 000008);
+// The insert half of _200_timestamps runs only when it has something to fix (its WHEN clause);
 // what a row ends up with must not depend on whether it ran.
 test('created_at and updated_at: equal on insert, created_at kept and updated_at moved on update', async (t) => {
   const client = await db.pool.connect();
