@@ -2,7 +2,8 @@
 # migrations/schema.sql: the schema the committed migrations make, as pg_dump prints it, so that
 # every function's current body is one search away and a migration's effect shows in review.
 #
-#   scripts/dump-schema.sh [DATABASE_URL]  dump that database (default $GM_DBURL: graphile-migrate
+#   scripts/dump-schema.sh [DATABASE_URL [OUTPUT]]
+#                                          dump that database (default $GM_DBURL: graphile-migrate
 #                                          runs this after migrating the shadow database, .gmrc)
 #   scripts/dump-schema.sh --fresh         migrate a scratch database as `mailer migrate` does,
 #                                          dump it, drop it (`npm run db:schema`)
@@ -65,6 +66,7 @@ case "${1:-}" in
   fi
   ;;
 *)
-  dump "${1:-${GM_DBURL:?usage: scripts/dump-schema.sh [DATABASE_URL | --fresh | --check]}}" "$schema"
+  dump "${1:-${GM_DBURL:?usage: scripts/dump-schema.sh [DATABASE_URL [OUTPUT] | --fresh | --check]}}" \
+    "${2:-$schema}"
   ;;
 esac
