@@ -1,5 +1,5 @@
 // `mailer campaign generate|queue|pause|resume|list|status`.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { CampaignAction } from '../../queries/operations.ts';
 import { UsageError } from '../context.ts';
 import {
@@ -15,6 +15,8 @@ import {
 import { registerCampaignDelete } from './campaign-delete.ts';
 import { AT_HELP, registerCampaignSchedule, scheduleAction } from './campaign-schedule.ts';
 import { statusAction } from './campaign-status.ts';
+
+const CAMPAIGN_STATUSES = ['draft', 'queued', 'sending', 'done', 'paused'];
 
 interface GenerateFlags {
   week?: number;
@@ -103,7 +105,15 @@ async function listAction(flags: { limit: number; status?: string; json?: boolea
           'recipients',
           'to send',
           'sent',
-        ].concat(['in doubt', 'failed', 'bounced', 'complained', 'paused because']),
+        ].concat([
+          'in doubt',
+          'failed',
+          'suppressed',
+          'bounced',
+          'complained',
+          'unsubscribed',
+          'paused because',
+        ]),
         rows.map((c) => [
           c.campaign_id,
           c.campaign_name,
@@ -116,8 +126,10 @@ async function listAction(flags: { limit: number; status?: string; json?: boolea
           c.sent,
           c.in_doubt,
           c.failed,
+          c.suppressed,
           c.bounced,
           c.complained,
+          c.unsubscribed,
           truncate(c.pause_reason ?? '', 60),
         ]),
       ),
@@ -200,9 +212,13 @@ export function registerCampaign(program: Command): void {
     .action(retryFailedAction);
   campaign
     .command('list')
-    .description('Recent campaigns with their recipient counts')
+    .description(
+      'Recent campaigns with their recipient counts; the counts of a row add up to its recipients',
+    )
     .option('--limit <n>', 'how many', intArgument('--limit', 1), 20)
-    .option('--status <status>', 'only campaigns in this status (draft|queued|sending|done|paused)')
+    .addOption(
+      new Option('--status <status>', 'only campaigns in this status').choices(CAMPAIGN_STATUSES),
+    )
     .option('--json', 'machine-readable output')
     .action(listAction);
   campaign
