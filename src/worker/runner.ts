@@ -14,6 +14,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { graphileLoggerFrom } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
+import { coalesce } from '../queries/coalesce.ts';
 import { createTemplateRenderer } from '../ses/render.ts';
 import { watchForDeadWorkers } from './dead-workers.ts';
 import { PermanentJobError } from './define.ts';
@@ -142,14 +143,24 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   const crontab = options.crontab === false ? '' : await readFile(crontabPath, 'utf8');
   const events = new EventEmitter() as WorkerEvents;
+  // graphile-worker creates a worker per job slot (about 130 per process): their ids go onto the
+  // process's row in batches, one update for the ids created in the same moment, instead of
+  // ~130 updates queueing on that one row.
+  const registerIds = coalesce<string, void>(
+    async (ids) => {
+      await pool.query(
+        `update public.worker_processes
+            set worker_ids = worker_ids || array(select unnest($2::text[])
+                                                 except select unnest(worker_ids))
+          where process_id = $1`,
+        [processId, ids],
+      );
+      return ids.map(() => undefined);
+    },
+    { maxBatch: 1_000, maxInFlight: 1 },
+  );
   const register = (id: string) =>
-    pool
-      .query(
-        `update public.worker_processes set worker_ids = array_append(worker_ids, $2)
-          where process_id = $1 and not $2 = any(worker_ids)`,
-        [processId, id],
-      )
-      .catch((error) => logger.error({ err: error }, 'could not register worker id'));
+    registerIds(id).catch((error) => logger.error({ err: error }, 'could not register worker id'));
   events.on('pool:create', ({ workerPool }) => void register(workerPool.id));
   events.on('worker:create', ({ worker }) => void register(worker.workerId));
   // A malformed payload is a permanent failure: no retries for something that can never parse.
