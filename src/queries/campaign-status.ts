@@ -1,9 +1,7 @@
 // What `campaign status` adds to campaign_progress(): the send rate from sends SES accepted in a
 // recent window, the SES errors of the recipients not settled yet, and when a done campaign
 // finished (migrations/current/4-after-campaign.sql).
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 /** The window of the live send rate: recent enough to show an outage within seconds. */
 export const RATE_WINDOW_SECONDS = 30;

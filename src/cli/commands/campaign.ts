@@ -13,6 +13,7 @@ import {
   withDatabase,
 } from '../output.ts';
 import { registerCampaignDelete } from './campaign-delete.ts';
+import { registerCampaignReport } from './campaign-report.ts';
 import { AT_HELP, registerCampaignSchedule, scheduleAction } from './campaign-schedule.ts';
 import { statusAction } from './campaign-status.ts';
 
@@ -191,6 +192,7 @@ export function registerCampaign(program: Command): void {
     );
   registerCampaignSchedule(campaign);
   registerCampaignDelete(campaign);
+  registerCampaignReport(campaign);
   campaign
     .command('pause')
     .description('Stop new sends of a queued or sending campaign')
