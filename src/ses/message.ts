@@ -4,7 +4,7 @@
 // HTML-escaped `_html` twin, since SES does not escape (src/ses/template-data.ts).
 import type { SendEmailCommandInput } from '@aws-sdk/client-sesv2';
 import type { RenderedEmail } from './render.ts';
-import { sesTemplateData } from './template-data.ts';
+import { sesTemplateDataJson } from './template-data.ts';
 
 export interface OutgoingEmail {
   from: string;
@@ -32,7 +32,7 @@ export function buildSendEmailInput(email: OutgoingEmail): SendEmailCommandInput
         ? {
             Template: {
               TemplateName: content.templateName,
-              TemplateData: JSON.stringify(sesTemplateData(content.templateData)),
+              TemplateData: sesTemplateDataJson(content.templateData),
               Headers,
             },
           }

@@ -3,6 +3,7 @@
 // not HTML), but the subject loses line breaks so data can never add a header line.
 import Handlebars from 'handlebars';
 import type pg from 'pg';
+import { withTemplateDefaults } from './template-data.ts';
 
 export interface TemplateContent {
   subject: string;
@@ -29,13 +30,16 @@ function compile(content: TemplateContent): Compiled {
     content.textBody === null
       ? undefined
       : Handlebars.compile(content.textBody, { ...options, noEscape: true });
-  return (data) => ({
-    subject: subject(data)
-      .replace(/[\r\n]+/g, ' ')
-      .trim(),
-    html: html?.(data),
-    text: text?.(data),
-  });
+  return (recipientData) => {
+    const data = withTemplateDefaults(recipientData);
+    return {
+      subject: subject(data)
+        .replace(/[\r\n]+/g, ' ')
+        .trim(),
+      html: html?.(data),
+      text: text?.(data),
+    };
+  };
 }
 
 // Content rows are immutable per template version (a change is a new version), so a compiled

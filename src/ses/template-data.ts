@@ -40,3 +40,23 @@ export function sesTemplateData(data: Record<string, unknown>): Record<string, u
   }
   return Object.fromEntries(result);
 }
+
+/** What `{{greeting_name}}` says for a customer without a name: "Hi there," never "Hi ,". */
+export const GREETING_FALLBACK = 'there';
+
+/**
+ * The data a template is rendered with: the recipient's template_data plus greeting_name (the
+ * name, or GREETING_FALLBACK when it is null or blank). Derived here, where both providers render
+ * and send, so campaigns generated before it existed get it too; a template_data that already
+ * has greeting_name keeps its own.
+ */
+export function withTemplateDefaults(data: Record<string, unknown>): Record<string, unknown> {
+  if (Object.hasOwn(data, 'greeting_name')) return data;
+  const name = typeof data.name === 'string' ? data.name.trim() : '';
+  return { ...data, greeting_name: name === '' ? GREETING_FALLBACK : name };
+}
+
+/** The TemplateData string an SES template is sent (or test-rendered) with. */
+export function sesTemplateDataJson(data: Record<string, unknown>): string {
+  return JSON.stringify(sesTemplateData(withTemplateDefaults(data)));
+}

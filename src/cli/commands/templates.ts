@@ -112,6 +112,23 @@ async function refuseRawHtmlVariables(html: string | undefined): Promise<void> {
   );
 }
 
+// `{{frist_name}}` renders empty for everyone; refused with the names mailer does provide.
+async function refuseUnknownVariables(
+  provider: 'ses' | 'internal',
+  parts: Record<string, string | undefined>,
+): Promise<void> {
+  const { knownVariableList, unknownVariables } = await import('../../ses/template-variables.ts');
+  const problems = Object.entries(parts).flatMap(([what, source]) => {
+    const unknown = source === undefined ? [] : unknownVariables(source, provider);
+    return unknown.length === 0 ? [] : [`${what} uses unknown variables ${unknown.join(', ')}`];
+  });
+  if (problems.length === 0) return;
+  throw new UsageError(
+    `${problems.join('; ')}; known variables: ${knownVariableList(provider)} ` +
+      '(see "Template variables" in the README)',
+  );
+}
+
 interface Content {
   subject: string | undefined;
   html: string | undefined;
@@ -135,6 +152,11 @@ async function addAction(flags: AddFlags): Promise<void> {
     throw new UsageError('creating the template in SES needs --subject too');
   }
   await checkSyntax({
+    '--subject': content.subject,
+    '--html': content.html,
+    '--text': content.text,
+  });
+  await refuseUnknownVariables(flags.provider, {
     '--subject': content.subject,
     '--html': content.html,
     '--text': content.text,
