@@ -1,6 +1,6 @@
--- Before a campaign (issue 18): campaigns scheduled for a time, drafts deleted. Rerun-safe:
--- drop ... if exists first (reverse dependency order), create or replace, add column if not
--- exists.
+-- Before a campaign (issue 18): campaigns scheduled for a time, drafts deleted, previews.
+-- Rerun-safe: drop ... if exists first (reverse dependency order), create or replace, add column
+-- if not exists.
 
 drop trigger if exists _310_leave_schedule on public.campaigns;
 drop function if exists public.tg_campaigns__leave_schedule();
@@ -8,6 +8,7 @@ drop function if exists public.schedule_campaign(uuid, timestamptz);
 drop function if exists public.unschedule_campaign(uuid);
 drop function if exists public.start_scheduled_campaign(uuid);
 drop function if exists public.delete_draft_campaign(uuid, text);
+drop function if exists public.customer_template_data(uuid, text);
 
 --------------------------------------------------------------------------------------------------
 -- The operator acts of this file are recorded like the others.
@@ -207,3 +208,18 @@ comment on function public.delete_draft_campaign(uuid, text) is
   'operator_actions (the campaign id in details: the row''s campaign_id becomes null).';
 revoke all on function public.delete_draft_campaign(uuid, text) from public;
 grant all on function public.delete_draft_campaign(uuid, text) to mailer_operator;
+
+--------------------------------------------------------------------------------------------------
+-- Previews: a customer's template_data as generate_campaign_chunk builds it, with
+-- the unsubscribe URL given (a preview carries no real token).
+
+create or replace function public.customer_template_data(p_customer_id uuid, p_unsubscribe_url text)
+  returns jsonb
+  language sql stable as $$
+  select jsonb_build_object('name', c.name, 'company', c.company, 'country', c.country,
+                            'email', c.email, 'unsubscribe_url', p_unsubscribe_url)
+    from public.customers c where c.customer_id = p_customer_id;
+$$;
+comment on function public.customer_template_data(uuid, text) is
+  'The template_data generate_campaign_chunk gives this customer (same keys), with the given '
+  'unsubscribe URL; for previews.';

@@ -25,7 +25,7 @@ const TAG_PATTERN = /^[A-Za-z0-9_-]{0,256}$/;
 const toHeaders = (headers: Array<{ Name: string; Value: string }> = []) =>
   headers.map((header) => ({ name: header.Name, value: header.Value }));
 
-function parseTemplateData(json: string | undefined): Record<string, unknown> {
+export function parseTemplateData(json: string | undefined): Record<string, unknown> {
   if (json === undefined) return {};
   let data: unknown;
   try {

@@ -5,8 +5,10 @@ import { parseJsonObject } from './http-io.ts';
 import { identitiesNotVerified } from './identities.ts';
 import { createMessageId } from './message-id.ts';
 import type { SentMessage } from './model.ts';
+import { renderTemplate } from './render-template.ts';
+import { renderedMime } from './rendered-mime.ts';
 import { type ApiReply, type ApiRequest, ok, pause } from './routing.ts';
-import { parseSendEmailRequest } from './send-email-request.ts';
+import { parseSendEmailRequest, parseTemplateData } from './send-email-request.ts';
 import { setupOperation } from './setup-api.ts';
 import type { LocalSesState } from './state.ts';
 
@@ -17,6 +19,7 @@ export const UNLIMITED_MAX_SEND_RATE = 10_000;
 export const UNLIMITED_MAX_24_HOUR_SEND = 100_000_000;
 
 const TEMPLATE_PATH = /^\/v2\/email\/templates\/([^/]+)$/;
+const RENDER_PATH = /^\/v2\/email\/templates\/([^/]+)\/render$/;
 
 /** The ordered checks of one SendEmail call; any failure is counted as rejected and not recorded. */
 async function sendEmail(state: LocalSesState, request: ApiRequest): Promise<ApiReply> {
@@ -127,6 +130,23 @@ function templateOperation(
   }
 }
 
+// TestRenderEmailTemplate: the stored template rendered with TemplateData exactly as SendEmail
+// renders it (render-template.ts), answered as the MIME message SES would send.
+function testRenderTemplate(state: LocalSesState, request: ApiRequest, name: string): ApiReply {
+  const content = state.templates.get(name);
+  const body = parseJsonObject(request.body) as { TemplateData?: unknown };
+  if (typeof body.TemplateData !== 'string') throw badRequest('TemplateData is required.');
+  const data = parseTemplateData(body.TemplateData);
+  const render = (source: string | undefined) =>
+    source === undefined ? undefined : renderTemplate(source, data);
+  const rendered = {
+    subject: render(content.Subject) ?? '',
+    ...(content.Text !== undefined ? { text: render(content.Text) } : {}),
+    ...(content.Html !== undefined ? { html: render(content.Html) } : {}),
+  };
+  return ok({ RenderedTemplate: renderedMime(rendered, state.clock()) });
+}
+
 /** Answers an SES API call, or returns undefined when no operation lives at that route. */
 export async function handleSesApi(
   state: LocalSesState,
@@ -138,6 +158,11 @@ export async function handleSesApi(
   if (setup) {
     await pause(state.faults.delayMs(), request.signal);
     return setup(state);
+  }
+  const renderMatch = RENDER_PATH.exec(path);
+  if (method === 'POST' && renderMatch?.[1]) {
+    await pause(state.faults.delayMs(), request.signal);
+    return testRenderTemplate(state, request, templateName(renderMatch[1]));
   }
   const templateMatch = TEMPLATE_PATH.exec(path);
   const isOperation =

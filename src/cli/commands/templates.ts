@@ -18,6 +18,7 @@ import {
   uuidArgument,
   withDatabase,
 } from '../output.ts';
+import { registerTemplatesPreview } from './templates-preview.ts';
 
 interface AddFlags {
   provider: 'ses' | 'internal';
@@ -55,7 +56,7 @@ async function checkSyntax(parts: Record<string, string | undefined>): Promise<v
 
 // The SES the template lives in. With SES_ENDPOINT=local that is a local SES inside this very
 // process, gone when it exits, where creating or checking a template would prove nothing.
-async function withSes<T>(
+export async function withSes<T>(
   ctx: CliContext,
   noSes: string,
   action: (client: SESv2Client) => Promise<T>,
@@ -325,4 +326,5 @@ export function registerTemplates(program: Command): void {
     .description('Take a version out of use for new campaigns')
     .argument('<template>', 'template id, or WEEK/VERSION such as 2/3', templateRef)
     .action(deactivateAction);
+  registerTemplatesPreview(templates);
 }
