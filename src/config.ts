@@ -96,6 +96,8 @@ const envSchema = z.object({
   IN_DOUBT_RESEND_AFTER_MINUTES: optionalString.pipe(
     z.coerce.number<string | undefined>().positive().optional(),
   ),
+  // `mailer campaign test` sends to these when no --to is given: the team's own inboxes.
+  TEST_RECIPIENTS: csv.pipe(z.array(z.email({ error: 'each address must be an email address' }))),
 });
 
 // Every variable arrives as a string (or not at all), whatever zod coerces it to.
@@ -149,6 +151,8 @@ export interface Config {
   readonly inDoubtAlertAfterHours: number;
   /** Unset: in-doubt recipients are never resent without an operator. */
   readonly inDoubtResendAfterMinutes: number | undefined;
+  /** Where `mailer campaign test` sends without --to. */
+  readonly testRecipients: readonly string[];
 }
 
 export class ConfigError extends Error {}
@@ -203,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     unsubscribeTokenPurgeAfterDays: e.UNSUBSCRIBE_TOKEN_PURGE_AFTER_DAYS,
     inDoubtAlertAfterHours: e.IN_DOUBT_ALERT_AFTER_HOURS,
     inDoubtResendAfterMinutes: e.IN_DOUBT_RESEND_AFTER_MINUTES,
+    testRecipients: e.TEST_RECIPIENTS,
   });
 }
 

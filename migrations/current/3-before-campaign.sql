@@ -1,6 +1,6 @@
--- Before a campaign (issue 18): campaigns scheduled for a time, drafts deleted, previews.
--- Rerun-safe: drop ... if exists first (reverse dependency order), create or replace, add column
--- if not exists.
+-- Before a campaign (issue 18): campaigns scheduled for a time, drafts deleted, previews, test
+-- sends recorded. Rerun-safe: drop ... if exists first (reverse dependency order), create or
+-- replace, add column if not exists.
 
 drop trigger if exists _310_leave_schedule on public.campaigns;
 drop function if exists public.tg_campaigns__leave_schedule();
@@ -8,6 +8,7 @@ drop function if exists public.schedule_campaign(uuid, timestamptz);
 drop function if exists public.unschedule_campaign(uuid);
 drop function if exists public.start_scheduled_campaign(uuid);
 drop function if exists public.delete_draft_campaign(uuid, text);
+drop function if exists public.record_test_send(integer, uuid, text[], uuid, text[]);
 drop function if exists public.customer_template_data(uuid, text);
 
 --------------------------------------------------------------------------------------------------
@@ -18,7 +19,7 @@ alter table public.operator_actions add constraint operator_actions_action_check
   'activate_template', 'add_template', 'deactivate_template', 'enqueue_generate_campaign',
   'pause_campaign', 'queue_campaign', 'resolve_in_doubt', 'resume_campaign', 'retry_failed',
   'retry_jobs', 'suppress', 'unsuppress', 'auto_resend',
-  'schedule_campaign', 'unschedule_campaign', 'delete_campaign'));
+  'schedule_campaign', 'unschedule_campaign', 'delete_campaign', 'test_send'));
 
 --------------------------------------------------------------------------------------------------
 -- Scheduling. The status set stays the seed's (draft|queued|sending|done|paused): a scheduled
@@ -210,8 +211,8 @@ revoke all on function public.delete_draft_campaign(uuid, text) from public;
 grant all on function public.delete_draft_campaign(uuid, text) to mailer_operator;
 
 --------------------------------------------------------------------------------------------------
--- Previews: a customer's template_data as generate_campaign_chunk builds it, with
--- the unsubscribe URL given (a preview carries no real token).
+-- Test sends and previews: a customer's template_data as generate_campaign_chunk builds it, with
+-- the unsubscribe URL given (a test send carries no real token: it must unsubscribe nobody).
 
 create or replace function public.customer_template_data(p_customer_id uuid, p_unsubscribe_url text)
   returns jsonb
@@ -222,4 +223,15 @@ create or replace function public.customer_template_data(p_customer_id uuid, p_u
 $$;
 comment on function public.customer_template_data(uuid, text) is
   'The template_data generate_campaign_chunk gives this customer (same keys), with the given '
-  'unsubscribe URL; for previews.';
+  'unsubscribe URL; for previews and test sends.';
+
+create or replace function public.record_test_send(p_week integer, p_template_id uuid,
+  p_to text[], p_customer_id uuid, p_message_ids text[]) returns bigint
+  language sql volatile as $$
+  select public.record_operator_action('test_send', null, null, p_customer_id, null,
+    jsonb_build_object('week_of_month', p_week, 'template_id', p_template_id, 'to', p_to,
+                       'message_ids', p_message_ids));
+$$;
+comment on function public.record_test_send(integer, uuid, text[], uuid, text[]) is
+  'Records a test send (mailer campaign test): the week, template, addresses and SES message '
+  'ids, and the customer whose data it was rendered with (null: sample data).';

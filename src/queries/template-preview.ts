@@ -1,6 +1,6 @@
-// What `templates preview` renders: the template a week's new campaign would
+// What `templates preview` and `campaign test` render: the template a week's new campaign would
 // get, and a customer's template_data as generate_campaign builds it (customer_template_data in
-// migrations/current/3-before-campaign.sql), or sample data. A preview carries no real
+// migrations/current/3-before-campaign.sql), or sample data. A preview or test carries no real
 // unsubscribe token (those are made per campaign), so its link names a placeholder token that
 // unsubscribes nobody.
 import type pg from 'pg';
@@ -61,4 +61,24 @@ export async function customerData(
     [email, unsubscribePlaceholder(publicUrl)],
   );
   return rows[0];
+}
+
+/** Records a test send in operator_actions (record_test_send). */
+export async function recordTestSend(
+  db: Db,
+  send: {
+    week: number;
+    templateId: string;
+    to: string[];
+    customerId: string | null;
+    messageIds: string[];
+  },
+): Promise<void> {
+  await db.query('select public.record_test_send($1, $2, $3, $4, $5)', [
+    send.week,
+    send.templateId,
+    send.to,
+    send.customerId,
+    send.messageIds,
+  ]);
 }

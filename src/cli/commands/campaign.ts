@@ -16,6 +16,7 @@ import { registerCampaignDelete } from './campaign-delete.ts';
 import { registerCampaignReport } from './campaign-report.ts';
 import { AT_HELP, registerCampaignSchedule, scheduleAction } from './campaign-schedule.ts';
 import { statusAction } from './campaign-status.ts';
+import { registerCampaignTest } from './campaign-test.ts';
 
 const CAMPAIGN_STATUSES = ['draft', 'queued', 'sending', 'done', 'paused'];
 
@@ -193,6 +194,7 @@ export function registerCampaign(program: Command): void {
   registerCampaignSchedule(campaign);
   registerCampaignDelete(campaign);
   registerCampaignReport(campaign);
+  registerCampaignTest(campaign);
   campaign
     .command('pause')
     .description('Stop new sends of a queued or sending campaign')
