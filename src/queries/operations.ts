@@ -30,6 +30,8 @@ export interface CampaignListRow {
   generated_date: string;
   status: string;
   pause_reason: string | null;
+  /** A draft's queue time (campaign queue --at); null when not scheduled. */
+  scheduled_at: Date | null;
   template_version: number;
   recipients: number;
   pending: number;
@@ -49,7 +51,7 @@ export async function listCampaigns(
 ): Promise<CampaignListRow[]> {
   const { rows } = await db.query<CampaignListRow>(
     `select c.campaign_id, c.campaign_name, c.week_of_month, c.generated_date::text, c.status,
-            c.pause_reason, t.version as template_version,
+            c.pause_reason, c.scheduled_at, t.version as template_version,
             count(r.customer_id)::int as recipients,
             (count(*) filter (where r.recipient_status in ('pending', 'sending')))::int as pending,
             (count(*) filter (where r.recipient_status = 'sent'))::int as sent,
@@ -65,7 +67,7 @@ export async function listCampaigns(
        join public.templates t on t.template_id = c.template_id
        left join public.campaign_recipients r on r.campaign_id = c.campaign_id
       group by c.campaign_id, c.campaign_name, c.week_of_month, c.generated_date, c.status,
-               c.pause_reason, t.version, c.created_at
+               c.pause_reason, c.scheduled_at, t.version, c.created_at
       order by c.generated_date desc, c.created_at desc`,
     [options.limit, options.status ?? null],
   );
@@ -77,6 +79,8 @@ export interface CampaignProgress {
   campaign_name: string;
   status: string;
   pause_reason: string | null;
+  /** A draft's queue time (campaign queue --at); null or absent when not scheduled. */
+  scheduled_at?: Date | null;
   recipients: number;
   counts: Record<string, number>;
   accepted: number;
@@ -104,8 +108,9 @@ export async function campaignProgress(
   campaignId: string,
 ): Promise<CampaignProgress | undefined> {
   const { rows } = await db.query<Record<string, string | Date | null>>(
-    `select p.*, c.campaign_name, c.pause_reason from public.campaign_progress($1) p
-       cross join (select campaign_name, pause_reason from public.campaigns
+    `select p.*, c.campaign_name, c.pause_reason, c.scheduled_at
+       from public.campaign_progress($1) p
+       cross join (select campaign_name, pause_reason, scheduled_at from public.campaigns
                     where campaign_id = $1) c`,
     [campaignId],
   );
@@ -118,6 +123,7 @@ export async function campaignProgress(
     campaign_name: String(row.campaign_name),
     status: String(row.status),
     pause_reason: row.pause_reason === null ? null : String(row.pause_reason),
+    scheduled_at: (row.scheduled_at as Date | null) ?? null,
     recipients: num('recipients'),
     counts: Object.fromEntries(STATUSES.map((s) => [s, num(s)])),
     accepted: num('accepted'),

@@ -75,6 +75,13 @@ test('queue --at keeps the campaign a draft with its time and one keyed job', as
     run_at: new Date('2099-12-14T08:00:00Z'),
   });
 
+  const status = await runCli(['campaign', 'status', id], env());
+  t.is(status.code, 0, status.stderr);
+  t.regex(status.stdout, /: draft, scheduled for 2099-12-14 08:00:00Z\n/);
+  t.regex(status.stdout, /draft: queued by the worker at 2099-12-14 08:00:00Z/);
+  const list = await runCli(['campaign', 'list', '--status', 'draft'], env());
+  t.regex(list.stdout, new RegExp(`${id}.*draft, scheduled for 2099-12-14 08:00:00Z`));
+
   // Scheduling again moves the one job.
   const moved = await runCli(['campaign', 'queue', id, '--at', '2099-12-15 10:00 UTC'], env());
   t.is(moved.code, 0, moved.stderr);

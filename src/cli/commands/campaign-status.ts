@@ -99,7 +99,8 @@ export function describeStatus(
   const finished = p.recipients - open;
   const lines = [
     `campaign ${p.campaign_id} (${p.campaign_name}): ${p.status}` +
-      (p.pause_reason ? `: ${p.pause_reason}` : ''),
+      (p.pause_reason ? `: ${p.pause_reason}` : '') +
+      (p.scheduled_at ? `, scheduled for ${formatTime(p.scheduled_at)}` : ''),
     `recipients ${p.recipients}: ${Object.entries(c)
       .filter(([, n]) => n > 0)
       .map(([s, n]) => `${s} ${n}`)
@@ -123,6 +124,11 @@ export function describeStatus(
     lines.push(
       `done in ${e.duration_seconds === null ? '-' : duration(e.duration_seconds)}: ` +
         `first send ${formatTime(e.started_at)}, finished ${formatTime(e.finished_at)}`,
+    );
+  } else if (p.status === 'draft' && p.scheduled_at) {
+    lines.push(
+      `draft: queued by the worker at ${formatTime(p.scheduled_at)} ` +
+        `(mailer campaign unschedule ${p.campaign_id} cancels)`,
     );
   } else if (p.status === 'draft') {
     lines.push('draft: nothing is sent until it is queued');

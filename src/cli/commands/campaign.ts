@@ -4,6 +4,7 @@ import type { CampaignAction } from '../../queries/operations.ts';
 import { UsageError } from '../context.ts';
 import {
   dateArgument,
+  formatTime,
   intArgument,
   orFail,
   print,
@@ -122,7 +123,7 @@ async function listAction(flags: { limit: number; status?: string; json?: boolea
           c.week_of_month,
           c.generated_date,
           `v${c.template_version}`,
-          c.status,
+          c.scheduled_at ? `${c.status}, scheduled for ${formatTime(c.scheduled_at)}` : c.status,
           c.recipients,
           c.pending,
           c.sent,
