@@ -1,8 +1,7 @@
 // Shared bench plumbing: a fresh migrated database per benchmark, JSON-line output, timing.
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { createDatabase, type OwnDatabase } from '../src/db/databases.ts';
 import { ensureEmbeddedPostgres } from '../src/db/embedded.ts';
-import { applyCurrentMigration, migrateDatabase } from '../src/db/migrate.ts';
 import { createLogger } from '../src/logger.ts';
 
 export const logger = createLogger({ level: 'warn', pretty: false });
@@ -19,39 +18,11 @@ export async function serverUrl(): Promise<string> {
   );
 }
 
-export interface BenchDatabase {
-  name: string;
-  url: string;
-  pool: pg.Pool;
-  drop(): Promise<void>;
-}
+export type BenchDatabase = OwnDatabase;
 
+/** A new database with the committed and current migrations, as the tests' template has. */
 export async function createBenchDatabase(label: string): Promise<BenchDatabase> {
-  const admin = await serverUrl();
-  const name = `mailer_bench_${label}_${randomBytes(3).toString('hex')}`;
-  const client = new pg.Client({ connectionString: admin });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const u = new URL(admin);
-  u.pathname = `/${name}`;
-  const url = u.toString();
-  await migrateDatabase(url, logger);
-  await applyCurrentMigration(url, logger);
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
-  pool.on('error', () => undefined);
-  return {
-    name,
-    url,
-    pool,
-    async drop() {
-      await pool.end();
-      const c = new pg.Client({ connectionString: admin });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
+  return createDatabase(await serverUrl(), { prefix: `mailer_bench_${label}`, migrate: logger });
 }
 
 export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {

@@ -2,8 +2,8 @@
 // `mailer_demo` database, recreated each run), the local SES endpoint publishing simulator events
 // as signed SNS notifications to our own webhook, a worker and the HTTP server in this process, a
 // generated campaign sent end to end, one reader unsubscribing by one-click POST, then a report.
-import pg from 'pg';
 import { type Config, loadConfig } from '../config.ts';
+import { recreateDatabase } from '../db/databases.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { createPool, resolveDatabaseUrl } from '../db/pool.ts';
 import { freePort } from '../free-port.ts';
@@ -23,15 +23,7 @@ const started = performance.now();
 
 async function demoDatabase(): Promise<string> {
   // DATABASE_URL, or the embedded server (EMBEDDED_PG_PORT, EMBEDDED_PG_DIR) like every command.
-  const base = await resolveDatabaseUrl(loadConfig(), logger);
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query('drop database if exists mailer_demo with (force)');
-  await admin.query('create database mailer_demo');
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = '/mailer_demo';
-  return url.toString();
+  return recreateDatabase(await resolveDatabaseUrl(loadConfig(), logger), 'mailer_demo');
 }
 
 async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs = 120_000) {

@@ -1,17 +1,14 @@
 // A PostgreSQL server of the test's own (embedded binaries, a temporary data directory, a free
 // port), so a test can stop, crash and restart it without touching the servers other tests and
 // other people use. Databases made with createDatabase() are clones of one migrated template.
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import { createDatabase, migrateWithCurrent, recreateDatabase } from '../../src/db/databases.ts';
 import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded.ts';
-import { applyCurrentMigration, migrateDatabase } from '../../src/db/migrate.ts';
 import { freePort } from '../../src/free-port.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { TestDatabase } from '../helpers/db.ts';
-import { withDatabase } from '../helpers/template.ts';
 
 const logger = createLogger({ level: 'silent', pretty: false });
 const TEMPLATE = 'faults_template';
@@ -27,26 +24,13 @@ export interface OwnPostgres {
   destroy(): Promise<void>;
 }
 
-async function admin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 export async function startOwnPostgres(): Promise<OwnPostgres> {
   const root = await mkdtemp(join(tmpdir(), 'mailer-faults-pg-'));
   const dir = join(root, 'pg');
   const port = await freePort();
   const start = () => ensureEmbeddedPostgres({ port, dir, database: 'postgres' });
   const adminUrl = await start();
-  await admin(adminUrl, `create database ${TEMPLATE}`);
-  await migrateDatabase(withDatabase(adminUrl, TEMPLATE), logger);
-  await applyCurrentMigration(withDatabase(adminUrl, TEMPLATE), logger);
+  await migrateWithCurrent(await recreateDatabase(adminUrl, TEMPLATE), logger);
   // graphile-migrate keeps its pool for 200 ms after use and exits the process if that pool sees
   // the server go away; let it close before anyone stops the server.
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -57,21 +41,10 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   return {
     port,
     async createDatabase() {
-      const name = `faults_${randomBytes(5).toString('hex')}`;
-      await admin(adminUrl, `create database ${name} template ${TEMPLATE}`);
-      const url = withDatabase(adminUrl, name);
-      const pool = new pg.Pool({ connectionString: url, max: 10 });
       // Connections die when the test stops the server; the pool replaces them.
-      pool.on('error', () => undefined);
-      return {
-        name,
-        url,
-        pool,
-        async drop() {
-          await pool.end();
-          await admin(adminUrl, `drop database if exists ${name} with (force)`).catch(() => {});
-        },
-      };
+      const db = await createDatabase(adminUrl, { prefix: 'faults', template: TEMPLATE });
+      // The test may have left the server stopped: nothing left to drop then.
+      return { ...db, drop: () => db.drop().catch(() => undefined) };
     },
     async stop(mode) {
       if (mode === 'fast') {
