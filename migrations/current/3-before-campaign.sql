@@ -24,7 +24,7 @@ alter table public.operator_actions add constraint operator_actions_action_check
 --------------------------------------------------------------------------------------------------
 -- Scheduling. The status set stays the seed's (draft|queued|sending|done|paused): a scheduled
 -- campaign is a draft with a time, and a graphile-worker job keyed per campaign, run_at that
--- time, queues it through queue_campaign. Leaving draft (queued by hand or by that job) clears
+-- time, queues it as queue_campaign does. Leaving draft (queued by hand or by that job) clears
 -- the time and removes the job, in the same transaction.
 
 alter table public.campaigns add column if not exists scheduled_at timestamptz;
@@ -123,12 +123,13 @@ comment on function public.unschedule_campaign(uuid) is
 revoke all on function public.unschedule_campaign(uuid) from public;
 grant all on function public.unschedule_campaign(uuid) to mailer_operator;
 
--- Run by the queue_scheduled_campaign task (as mailer_app, hence security definer: it calls the
--- operator's queue_campaign). A job whose campaign was queued, unscheduled or deleted meanwhile
--- finds nothing to do; one that runs early (a clock step) waits again until the time.
+-- Run by the queue_scheduled_campaign task, as mailer_app: with the caller's rights (a SECURITY
+-- DEFINER function is for operators only), so it queues through set_campaign_status, the body of
+-- queue_campaign, with the same arguments. A job whose campaign was queued, unscheduled or
+-- deleted meanwhile finds nothing to do; one that runs early (a clock step) waits again.
 create or replace function public.start_scheduled_campaign(p_campaign_id uuid, out status text,
   out scheduled_at timestamptz)
-  language plpgsql volatile security definer set search_path = pg_catalog, public, pg_temp as $$
+  language plpgsql volatile as $$
 declare
   v_campaign public.campaigns;
 begin
@@ -148,15 +149,14 @@ begin
       job_key => public.scheduled_campaign_job_key(p_campaign_id), job_key_mode => 'replace');
     return;
   end if;
-  status := public.queue_campaign(p_campaign_id);
+  status := public.set_campaign_status(p_campaign_id, 'queue_campaign', array['draft'], 'queued');
   scheduled_at := null;
 end;
 $$;
 comment on function public.start_scheduled_campaign(uuid) is
-  'Queues a scheduled draft whose time has come (queue_campaign, recorded as queue_campaign); '
-  'returns the campaign''s status and remaining schedule (status missing when it is gone).';
-revoke all on function public.start_scheduled_campaign(uuid) from public;
-grant all on function public.start_scheduled_campaign(uuid) to mailer_app;
+  'Queues a scheduled draft whose time has come (as queue_campaign does, recorded as '
+  'queue_campaign); returns the campaign''s status and remaining schedule (status missing when '
+  'it is gone).';
 
 --------------------------------------------------------------------------------------------------
 -- Deleting a draft: a mistaken generation leaves no draft behind forever. A draft never sent
