@@ -28,16 +28,20 @@ comment on index public.campaign_recipients_send_errors_idx is
   'Unsettled recipients with an error from their last send: SES errors by kind in campaign status.';
 
 create or replace function public.campaign_accepted_since(p_campaign_id uuid, p_since timestamptz)
-  returns bigint
+  returns table (accepted bigint, last_accepted_at timestamptz)
   language sql stable as $$
-  -- An index-only range scan of campaign_recipients_accepted_at_idx (the predicate matches it).
-  select count(*) from public.campaign_recipients r
-   where r.campaign_id = p_campaign_id and r.updated_at > p_since
-     and r.recipient_status = 'sent' and r.ses_message_id is not null;
+  -- Both read campaign_recipients_accepted_at_idx only (its predicate is repeated here): a range
+  -- scan of the window, and the last entry of the campaign's range.
+  select (select count(*) from public.campaign_recipients r
+           where r.campaign_id = p_campaign_id and r.updated_at > p_since
+             and r.recipient_status = 'sent' and r.ses_message_id is not null),
+         (select max(r.updated_at) from public.campaign_recipients r
+           where r.campaign_id = p_campaign_id
+             and r.recipient_status = 'sent' and r.ses_message_id is not null);
 $$;
 comment on function public.campaign_accepted_since(uuid, timestamptz) is
   'How many of the campaign''s sends SES accepted (recorded as sent with a message id) after '
-  'p_since: the live send rate over a recent window.';
+  'p_since, and when the last one was: the live send rate, and whether sending has stalled.';
 
 create or replace function public.campaign_send_errors(p_campaign_id uuid)
   returns table (recipient_status text, kind text, recipients bigint, last_at timestamptz)

@@ -19,6 +19,8 @@ export interface CampaignLive {
   updated_at: Date;
   /** Sends SES accepted (recorded sent with a message id) within the last RATE_WINDOW_SECONDS. */
   accepted_recently: number;
+  /** When the campaign's last accepted send was recorded. */
+  last_accepted_at: Date | null;
   errors: SendErrorCount[];
 }
 
@@ -27,10 +29,11 @@ export async function campaignLive(db: Db, campaignId: string): Promise<Campaign
   // campaign_send_errors the partial index of unsettled recipients with an error: neither
   // touches the campaign's other recipients, however many.
   const { rows } = await db.query<Omit<CampaignLive, 'errors'>>(
-    `select now() as now, c.updated_at,
-            public.campaign_accepted_since(c.campaign_id, now() - make_interval(secs => $2))::int
-              as accepted_recently
-       from public.campaigns c where c.campaign_id = $1`,
+    `select now() as now, c.updated_at, a.accepted::int as accepted_recently, a.last_accepted_at
+       from public.campaigns c
+       cross join lateral public.campaign_accepted_since(c.campaign_id,
+                                                         now() - make_interval(secs => $2)) a
+      where c.campaign_id = $1`,
     [campaignId, RATE_WINDOW_SECONDS],
   );
   const row = rows[0];

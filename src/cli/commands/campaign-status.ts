@@ -6,7 +6,7 @@
 // (nothing will be sent until someone resumes it); a done one shows how long it took.
 import type { CampaignLive, SendErrorCount } from '../../queries/campaign-status.ts';
 import type { CampaignProgress } from '../../queries/operations.ts';
-import { formatTime, percent, withDatabase } from '../output.ts';
+import { formatAge, formatTime, percent, withDatabase } from '../output.ts';
 
 export interface StatusEstimate {
   /** Accepted sends per second over the window; null unless the campaign is queued or sending. */
@@ -16,6 +16,8 @@ export interface StatusEstimate {
   pacing_rate: number | null;
   /** Seconds until the recipients left are sent at that rate; null when it cannot be said. */
   eta_seconds: number | null;
+  /** Seconds since SES last accepted one of its sends, when that is too long for the rate. */
+  stalled_seconds: number | null;
   started_at: Date | null;
   /** When a done campaign became done. */
   finished_at: Date | null;
@@ -23,6 +25,8 @@ export interface StatusEstimate {
 }
 
 const SENDING = new Set(['queued', 'sending']);
+/** Quiet this long (or three sends' time at the rate, if longer), a sending campaign has stalled. */
+const STALL_SECONDS = 10;
 
 export function estimate(
   p: CampaignProgress,
@@ -36,20 +40,31 @@ export function estimate(
   const finished = p.status === 'done' ? live.updated_at : null;
   let rate: number | null = null;
   let eta: number | null = null;
+  let stalled: number | null = null;
   if (SENDING.has(p.status)) {
+    const now = live.now.getTime();
     // A campaign that started 5 s ago has had 5 s to send, not the whole window.
-    const since = started ? (live.now.getTime() - started.getTime()) / 1000 : windowSeconds;
+    const since = started ? (now - started.getTime()) / 1000 : windowSeconds;
     const window = Math.min(windowSeconds, Math.max(1, since));
     rate = live.accepted_recently / window;
     const effective = pacing === null ? rate : Math.min(rate, pacing);
     if (open > 0 && effective > 0) eta = open / effective;
     if (open === 0) eta = 0;
+    // An outage that began 10 s ago leaves 20 s of good sends in the window: the rate still looks
+    // fine, but nothing has been accepted since. Say so instead of giving an ETA.
+    const last = live.last_accepted_at ?? started;
+    const quiet = last ? Math.max(0, (now - last.getTime()) / 1000) : 0;
+    if (open > 0 && quiet > Math.max(STALL_SECONDS, effective > 0 ? 3 / effective : 0)) {
+      stalled = quiet;
+      eta = null;
+    }
   }
   return {
     rate_per_second: rate,
     rate_window_seconds: windowSeconds,
     pacing_rate: pacing,
     eta_seconds: eta,
+    stalled_seconds: stalled,
     started_at: started,
     finished_at: finished,
     duration_seconds:
@@ -77,12 +92,14 @@ const ERROR_STATE: Record<string, string> = {
   in_doubt: 'in doubt',
 };
 
-function describeErrors(errors: SendErrorCount[]): string | undefined {
+function describeErrors(errors: SendErrorCount[], now: Date): string | undefined {
   if (errors.length === 0) return undefined;
   const parts = errors
     .slice(0, 6)
     .map(
-      (e) => `${e.kind} ${e.recipients} (${ERROR_STATE[e.recipient_status] ?? e.recipient_status})`,
+      (e) =>
+        `${e.kind} ${e.recipients} (${ERROR_STATE[e.recipient_status] ?? e.recipient_status}, ` +
+        `last ${formatAge(e.last_at, now.getTime())} ago)`,
     );
   if (errors.length > 6) parts.push(`${errors.length - 6} more kinds`);
   return `send errors: ${parts.join(', ')}`;
@@ -113,7 +130,9 @@ export function describeStatus(
     const eta =
       e.eta_seconds !== null
         ? `ETA ${duration(e.eta_seconds)}`
-        : `ETA unknown: SES accepted nothing in the last ${e.rate_window_seconds}s`;
+        : e.stalled_seconds !== null
+          ? `ETA unknown: SES has accepted nothing for ${duration(e.stalled_seconds)}`
+          : 'ETA unknown: nothing sent yet';
     lines.push(
       `send rate ${rate(e.rate_per_second)} accepted by SES over the last ` +
         `${e.rate_window_seconds}s${paced}; ${open} left, ${eta}`,
@@ -133,7 +152,7 @@ export function describeStatus(
   } else if (p.status === 'draft') {
     lines.push('draft: nothing is sent until it is queued');
   }
-  const errors = describeErrors(live.errors);
+  const errors = describeErrors(live.errors, live.now);
   if (errors) lines.push(errors);
   if (p.status !== 'done' && p.first_attempt_at) {
     lines.push(
