@@ -39,13 +39,23 @@ export function createLogger(options: { level: string; pretty?: boolean; name?: 
 // Structural type: the two packages depend on different @graphile/logger versions.
 type LogFunction = (level: string, message: string, meta?: Record<string, unknown>) => void;
 
-export function graphileLogFactory(logger: Logger): (scope: object) => LogFunction {
+export function graphileLogFactory(
+  logger: Logger,
+  component = 'graphile',
+): (scope: object) => LogFunction {
   return (scope) => {
     // graphile-worker makes a scoped logger for every job; most never log a line, so the pino
     // child (its bindings serialised and redacted) is made on the first line, not per job.
-    let scoped: Logger | undefined;
+    // pino writes a field given twice (bound, then on the line) twice: a JSON line with a
+    // duplicate key, which log shippers read differently. So a key is written once: the parent's
+    // binding wins over the scope's, the scope's over the line's.
+    let scoped: { log: Logger; bound: Set<string> } | undefined;
     const childLogger = () => {
-      scoped ??= logger.child({ component: 'graphile', ...scope });
+      if (!scoped) {
+        const inherited = new Set(Object.keys(logger.bindings()));
+        const own = withoutKeys({ component, ...scope }, inherited);
+        scoped = { log: logger.child(own), bound: new Set([...inherited, ...Object.keys(own)]) };
+      }
       return scoped;
     };
     return (level, message, meta) => {
@@ -54,25 +64,48 @@ export function graphileLogFactory(logger: Logger): (scope: object) => LogFuncti
       if (level === 'warning' && message.startsWith('WARNING: having maxPoolSize')) {
         level = 'debug';
       }
-      const child = childLogger();
-      const fields = compactMeta(meta);
-      if (level === 'error') child.error(fields, message);
-      else if (level === 'warning') child.warn(fields, message);
-      else if (level === 'info') child.info(fields, message);
-      else child.debug(fields, message);
+      // graphile-worker's own line for each job ("Completed task 42 (send_recipient, 3.1ms) with
+      // success") is the only info line that carries the job row: a campaign of N recipients
+      // would log N of them. Per-job lines are debug; campaign-level lines stay info.
+      if (level === 'info' && meta !== undefined && 'job' in meta) level = 'debug';
+      const { log, bound } = childLogger();
+      const detailed = log.isLevelEnabled('debug');
+      const fields = withoutKeys(compactMeta(meta, detailed), bound);
+      // "Failed task ... with error 'x':" is followed by the stack; below debug the line ends
+      // at the message (the err field keeps its type and message).
+      const text = detailed ? message : (message.split('\n', 1)[0] ?? message);
+      if (level === 'error') log.error(fields, text);
+      else if (level === 'warning') log.warn(fields, text);
+      else if (level === 'info') log.info(fields, text);
+      else log.debug(fields, text);
     };
   };
 }
 
+function withoutKeys(fields: object, keys: Set<string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([key]) => !keys.has(key)));
+}
+
 // graphile-worker attaches whole job rows to its log lines; keep what identifies the job.
-function compactMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> {
+function compactMeta(
+  meta: Record<string, unknown> | undefined,
+  withStack: boolean,
+): Record<string, unknown> {
   if (!meta) return {};
   const { job, error, ...rest } = meta as { job?: Record<string, unknown>; error?: unknown };
   return {
     ...rest,
     ...(job ? { jobId: job.id, task: job.task_identifier, attempts: job.attempts } : {}),
-    ...(error !== undefined ? { err: error } : {}),
+    ...(error === undefined ? {} : withStack ? { err: error } : { error: errorLine(error) }),
   };
+}
+
+/** An error in one line, without its stack: what a log line below debug shows of it. */
+export function errorLine(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  const text = error.message.split('\n', 1)[0] || error.name;
+  return typeof code === 'string' && !text.includes(code) ? `${text} (${code})` : text;
 }
 
 export function graphileLoggerFrom(logger: Logger): GraphileLogger {

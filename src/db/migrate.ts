@@ -9,12 +9,11 @@ import { graphileLogFactory, graphileLoggerFrom } from '../logger.ts';
 const migrationsFolder = join(resolve(import.meta.dirname, '..', '..'), 'migrations');
 
 function settings(connectionString: string, logger: Logger): Settings {
-  const log = logger.child({ component: 'graphile-migrate' });
   return {
     connectionString,
     migrationsFolder,
     pgSettings: { search_path: 'public' },
-    logger: new MigrateLogger(graphileLogFactory(log)),
+    logger: new MigrateLogger(graphileLogFactory(logger, 'graphile-migrate')),
   };
 }
 
