@@ -2,7 +2,8 @@
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
 import { Command, CommanderError } from 'commander';
 import pg from 'pg';
-import { ConfigError } from '../config.ts';
+import { ConfigError, loadConfig } from '../config.ts';
+import { describeConnectFailure } from '../db/pool.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCustomers } from './commands/customers.ts';
 import { registerDoubt } from './commands/doubt.ts';
@@ -17,17 +18,30 @@ import { registerTemplates } from './commands/templates.ts';
 import { registerWorker } from './commands/worker.ts';
 import { UsageError } from './context.ts';
 
-// An error from the database server (a missing database, a refused login) or the network
-// (connection refused, unknown host) is the operator's to fix, and its message says what it is:
-// one line. Anything else is a bug or a surprise: the stack helps whoever reports it.
-function describeFailure(error: unknown): string {
+// An error from the database server (a missing database, a refused login), the network
+// (connection refused, unknown host) or the set-up (a taken port) is the operator's to fix, and
+// its message says what it is: one line, the stack only with LOG_LEVEL=debug. Anything else is a
+// bug or a surprise: the stack helps whoever reports it.
+function describeFailure(error: unknown, withStack: boolean): string {
   if (!(error instanceof Error)) return String(error);
+  const stack = withStack && error.stack ? `\n${error.stack}` : '';
+  const unreachable = describeConnectFailure(error);
+  if (unreachable) return `${unreachable}${stack}`;
   const code = (error as { code?: unknown }).code;
   const operational =
     error instanceof pg.DatabaseError ||
     (typeof code === 'string' && /^E[A-Z]+$/.test(code) && 'syscall' in error);
-  if (operational) return `${error.message}${typeof code === 'string' ? ` (${code})` : ''}`;
+  if (operational) return `${error.message}${typeof code === 'string' ? ` (${code})` : ''}${stack}`;
   return error.stack ?? error.message;
+}
+
+// LOG_LEVEL=debug (or trace) asks for stacks; read through the config like every setting.
+function stacksWanted(): boolean {
+  try {
+    return ['debug', 'trace'].includes(loadConfig().logLevel);
+  } catch {
+    return false;
+  }
 }
 
 const program = new Command('mailer')
@@ -55,10 +69,11 @@ try {
     process.exitCode = error.exitCode === 0 ? 0 : 2;
   } else if (error instanceof UsageError || error instanceof ConfigError) {
     // Bad usage, or configuration found wanting at start-up (no AWS credentials, say): one line.
-    process.stderr.write(`mailer: ${error.message}\n`);
+    const stack = stacksWanted() && error.stack ? `\n${error.stack}` : '';
+    process.stderr.write(`mailer: ${error.message}${stack}\n`);
     process.exitCode = 2;
   } else {
-    process.stderr.write(`mailer: ${describeFailure(error)}\n`);
+    process.stderr.write(`mailer: ${describeFailure(error, stacksWanted())}\n`);
     // Exit now: a failed long-running command (a worker whose runner died, say) may still hold
     // pools and sockets that would keep the process alive doing nothing; a supervisor restarts it.
     process.exit(1);

@@ -5,6 +5,7 @@ import { Logger as MigrateLogger, migrate, type Settings, watch } from 'graphile
 import { runMigrations } from 'graphile-worker';
 import type { Logger } from '../logger.ts';
 import { graphileLogFactory, graphileLoggerFrom } from '../logger.ts';
+import { checkDatabaseReachable } from './pool.ts';
 
 const migrationsFolder = join(resolve(import.meta.dirname, '..', '..'), 'migrations');
 
@@ -18,6 +19,9 @@ function settings(connectionString: string, logger: Logger): Settings {
 }
 
 export async function migrateDatabase(connectionString: string, logger: Logger): Promise<void> {
+  // graphile-worker and graphile-migrate connect with pools of their own, whose errors do not
+  // say where they tried: a server that is not there fails here, named.
+  await checkDatabaseReachable(connectionString);
   await runMigrations({ connectionString, logger: graphileLoggerFrom(logger) });
   await migrate(settings(connectionString, logger));
 }

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { DatabaseClient, describeConnectFailure } from '../db/pool.ts';
 import type { Logger } from '../logger.ts';
 
 const cliPath = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
@@ -76,7 +77,9 @@ export async function superviseWorker(options: SupervisorOptions): Promise<numbe
     const { code, signal } = await exitOf(child);
     deadPid = child.pid;
     child = undefined;
-    if (stopSignal) return code ?? 1;
+    // Asked to stop: a child that the forwarded signal killed before it could handle it (still
+    // starting) stopped as asked.
+    if (stopSignal) return code ?? (signal === stopSignal ? 0 : 1);
     if (code === 0) {
       // The runner stopped by itself without being asked: say so, and run a new one.
       logger.warn({ generation }, 'worker runner exited without being asked to stop; restarting');
@@ -122,7 +125,7 @@ export async function waitForDatabase(
   let loggedAt = 0;
   let delay = 250;
   for (;;) {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    const client = new DatabaseClient({ connectionString: url, connectionTimeoutMillis: 5_000 });
     client.on('error', () => undefined);
     try {
       await client.connect();
@@ -135,7 +138,12 @@ export async function waitForDatabase(
       waitingSince ??= Date.now();
       if (Date.now() - loggedAt >= 30_000) {
         loggedAt = Date.now();
-        logger.warn({ err: error }, 'waiting for the database before starting a worker runner');
+        // One line naming where and why (the stack, at debug, says nothing an operator needs).
+        const reason = describeConnectFailure(error) ?? (error as Error).message;
+        logger.warn(
+          { reason, ...(logger.isLevelEnabled('debug') ? { err: error } : {}) },
+          'waiting for the database before starting a worker runner',
+        );
       }
     } finally {
       await client.end().catch(() => undefined);

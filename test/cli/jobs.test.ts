@@ -124,5 +124,9 @@ test('a database that is missing or unreachable fails with one line saying so, n
     LOG_LEVEL: 'warn',
   });
   t.is(refused.code, 1);
-  t.is(refused.stderr.trim(), 'mailer: connect ECONNREFUSED 127.0.0.1:1 (ECONNREFUSED)');
+  t.is(
+    refused.stderr.trim(),
+    'mailer: cannot connect to the database at 127.0.0.1:1: connection refused ' +
+      '(is PostgreSQL running there, on that port?) (ECONNREFUSED)',
+  );
 });

@@ -1,0 +1,63 @@
+// An operator's mistake or a missing server ends a command with one line on stderr that names
+// what and where (host:port); the stack only at LOG_LEVEL=debug.
+import { createServer, type Server } from 'node:net';
+import test from 'ava';
+import { freePort } from '../../src/free-port.ts';
+import { runCli } from '../helpers/cli.ts';
+
+function stderrLines(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
+}
+
+// A TCP server that accepts connections and never answers: a host that is "up" but not
+// PostgreSQL, or a firewall that swallows the handshake.
+async function silentServer(): Promise<{ server: Server; port: number }> {
+  const server = createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('no address');
+  return { server, port: address.port };
+}
+
+test('a refused database connection is one line naming host:port, for queries and migrate', async (t) => {
+  const port = await freePort();
+  for (const args of [['jobs'], ['migrate'], ['customers', 'show', 'a@example.com']]) {
+    const result = await runCli(args, { DATABASE_URL: `postgres://mailer@127.0.0.1:${port}/x` });
+    t.is(result.code, 1, args.join(' '));
+    t.deepEqual(stderrLines(result.stderr), [
+      `mailer: cannot connect to the database at 127.0.0.1:${port}: connection refused ` +
+        '(is PostgreSQL running there, on that port?) (ECONNREFUSED)',
+    ]);
+  }
+});
+
+test('a database host that never answers is one line naming it; debug adds the stack', async (t) => {
+  const { server, port } = await silentServer();
+  t.teardown(() => server.close());
+  const url = `postgres://mailer@127.0.0.1:${port}/x`;
+  const [quiet, debug] = await Promise.all([
+    runCli(['jobs'], { DATABASE_URL: url }),
+    runCli(['jobs'], { DATABASE_URL: url, LOG_LEVEL: 'debug' }),
+  ]);
+  t.is(quiet.code, 1);
+  t.deepEqual(stderrLines(quiet.stderr), [
+    `mailer: cannot connect to the database at 127.0.0.1:${port}: no answer before the ` +
+      'connection timeout (a firewall, or the wrong host?)',
+  ]);
+  t.is(debug.code, 1);
+  t.regex(debug.stderr, new RegExp(`^mailer: cannot connect .*127\\.0\\.0\\.1:${port}`, 'm'));
+  t.regex(debug.stderr, /\n\s+at /, 'the stack at LOG_LEVEL=debug');
+});
+
+test('an unknown database host is one line naming host and port', async (t) => {
+  const result = await runCli(['jobs'], {
+    DATABASE_URL: 'postgres://mailer@no-such-host.invalid:6543/x',
+  });
+  t.is(result.code, 1);
+  const output = stderrLines(result.stderr);
+  t.is(output.length, 1, result.stderr);
+  t.regex(
+    output[0] ?? '',
+    /^mailer: cannot connect to the database at no-such-host\.invalid:6543: /,
+  );
+});
