@@ -2,8 +2,13 @@
 //   LOCAL_SES_PORT (default 4579, 0 = random), LOCAL_SES_HOST (default 127.0.0.1),
 //   LOCAL_SES_MAX_SEND_RATE (sends per second, unset or 0 = unlimited).
 // Logs one JSON line with the URL once listening; SIGTERM/SIGINT close it and exit 0.
+// With an events webhook (`mailer ses-local --events-webhook URL`), every accepted message's
+// mailbox-simulator events go to that URL as signed SNS notifications (event-publisher.ts), so a
+// `mailer serve` started with SNS_TOPIC_ARNS=<LOCAL_TOPIC_ARN> and SNS_TRUST_LOCAL_CERT=true
+// takes bounces and complaints from it as from real SES.
 import { type Logger, pino } from 'pino';
 import { z } from 'zod';
+import { createEventPublisher, type EventPublisher, LOCAL_TOPIC_ARN } from './event-publisher.ts';
 import { type LocalSes, startLocalSes } from './server.ts';
 
 const blankAsUnset = (value: unknown) => (value === '' ? undefined : value);
@@ -27,27 +32,47 @@ export function parseLocalSesEnv(env: NodeJS.ProcessEnv): LocalSesEnv {
   throw new Error(`Invalid local SES configuration: ${problems.join('; ')}`);
 }
 
-export async function runLocalSes(env: NodeJS.ProcessEnv, logger: Logger): Promise<LocalSes> {
+export interface RunLocalSesOptions {
+  /** Publish the simulator's events for every accepted message to this URL (SNS-signed). */
+  eventsWebhook?: string;
+}
+
+export async function runLocalSes(
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  options: RunLocalSesOptions = {},
+): Promise<LocalSes> {
   const config = parseLocalSesEnv(env);
+  const publisher: EventPublisher | undefined = options.eventsWebhook
+    ? createEventPublisher({ webhookUrl: options.eventsWebhook, logger })
+    : undefined;
   const ses = await startLocalSes({
     port: config.LOCAL_SES_PORT,
     host: config.LOCAL_SES_HOST,
     maxSendRate: config.LOCAL_SES_MAX_SEND_RATE,
+    onSend: publisher?.publish,
     logger,
   });
   logger.info(
-    { url: ses.url, maxSendRate: config.LOCAL_SES_MAX_SEND_RATE ?? null },
+    {
+      url: ses.url,
+      maxSendRate: config.LOCAL_SES_MAX_SEND_RATE ?? null,
+      ...(publisher ? { eventsWebhook: options.eventsWebhook, topicArn: LOCAL_TOPIC_ARN } : {}),
+    },
     'local SES listening',
   );
   const shutdown = (signal: NodeJS.Signals) => {
     logger.info({ signal }, 'local SES closing');
-    ses.close().then(
-      () => logger.info('local SES closed'),
-      (error: unknown) => {
-        logger.error({ err: error }, 'local SES failed to close');
-        process.exitCode = 1;
-      },
-    );
+    // Events already published are delivered (or given up on) before the process ends.
+    (publisher?.drain() ?? Promise.resolve())
+      .then(() => ses.close())
+      .then(
+        () => logger.info('local SES closed'),
+        (error: unknown) => {
+          logger.error({ err: error }, 'local SES failed to close');
+          process.exitCode = 1;
+        },
+      );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);
