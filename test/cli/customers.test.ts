@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import {
+  createCampaign,
+  createCustomer,
+  createRecipient,
+  createTemplate,
+} from '../helpers/factories.ts';
 
 let db: TestDatabase;
 let dir: string;
@@ -291,12 +296,11 @@ test('customers show answers why a customer did or did not get each recent campa
     generated_date: '2030-03-09',
     status: 'done',
   });
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, ses_message_id,
-                                      attempt_count, last_attempt_at, last_error)
-     values ($1, $2, $3, 'bounced', 'msg-zoe-1', 1, now(), 'permanent bounce (General): smtp; 550 user unknown')`,
-    [latest.campaign_id, zoe.customer_id, zoe.email],
-  );
+  await createRecipient(db.pool, latest.campaign_id, 'bounced', {
+    customer: zoe,
+    messageId: 'msg-zoe-1',
+    lastError: 'permanent bounce (General): smtp; 550 user unknown',
+  });
   await db.pool.query(
     "insert into suppression_list (email, reason, source) values ('zoe@example.com', 'bounce_hard', 'ses')",
   );

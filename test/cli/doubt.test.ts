@@ -1,7 +1,7 @@
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 
 let db: TestDatabase;
 let campaignId: string;
@@ -22,15 +22,12 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra,
 });
 
-async function inDoubt(email: string) {
-  const customer = await createCustomer(db.pool, { email });
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, attempt_count,
-                                      last_attempt_at, last_error)
-     values ($1, $2, $3, 'in_doubt', 1, now() - interval '3 hours', 'SendEmail timed out')`,
-    [campaignId, customer.customer_id, email],
-  );
-  return customer;
+function inDoubt(email: string) {
+  return createRecipient(db.pool, campaignId, 'in_doubt', {
+    email,
+    attemptAt: new Date(Date.now() - 3 * 3_600_000),
+    lastError: 'SendEmail timed out',
+  });
 }
 
 async function recipient(customerId: string) {

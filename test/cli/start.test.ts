@@ -3,6 +3,7 @@ import { freePort } from '../../src/free-port.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { startCli, waitFor } from '../helpers/cli.ts';
 import { createEmptyDatabase } from '../helpers/db.ts';
+import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
 test('mailer start migrates an empty database, serves /healthz, works jobs and stops on SIGTERM', async (t) => {
   const db = await createEmptyDatabase();
@@ -34,12 +35,12 @@ test('mailer start migrates an empty database, serves /healthz, works jobs and s
   });
   t.is(health.status, 200);
 
+  await createTemplate(db.pool, { week_of_month: 3, subject: 'Hi {{name}}', text: 'Hello' });
+  await createCustomer(db.pool, { email: 'one@example.com', name: 'One' });
+  await createCustomer(db.pool, { email: 'two@example.com', name: 'Two' });
   await db.pool.query(
-    `insert into templates (provider, provider_template_name, week_of_month) values ('internal', 'w3', 3);
-     insert into template_contents (template_id, subject, text_body) select template_id, 'Hi {{name}}', 'Hello' from templates;
-     insert into customers (email, name) values ('one@example.com', 'One'), ('two@example.com', 'Two');
-     select graphile_worker.add_job('generate_campaign',
-       json_build_object('week_of_month', 3, 'generated_date', '2026-11-16'));`,
+    `select graphile_worker.add_job('generate_campaign',
+       json_build_object('week_of_month', 3, 'generated_date', '2026-11-16'))`,
   );
   await waitFor(async () => ses.sent().length === 2, { what: 'two emails sent' });
 

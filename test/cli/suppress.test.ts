@@ -1,7 +1,7 @@
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -24,11 +24,11 @@ async function entry(email: string) {
 test('add suppresses an address (and its pending recipients); check and list show it', async (t) => {
   const template = await createTemplate(db.pool);
   const campaign = await createCampaign(db.pool, { template_id: template.template_id });
-  const customer = await createCustomer(db.pool, { email: 'pat@example.com' });
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email) values ($1, $2, $3)`,
-    [campaign.campaign_id, customer.customer_id, customer.email],
-  );
+  const customer = await createRecipient(db.pool, campaign.campaign_id, 'pending', {
+    email: 'pat@example.com',
+    attempts: 0,
+    attemptAt: null,
+  });
 
   const added = await runCli(
     ['suppress', 'add', 'Pat@Example.com', '--note', 'asked by phone'],

@@ -2,13 +2,12 @@ import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
-  addRecipient,
+  createRecipient,
   createSendingCampaign,
-  LIMITS,
+  createSentRecipient,
   recipientRow,
-  sesEvent,
-  suppressionOf,
-} from './helpers.ts';
+} from '../helpers/factories.ts';
+import { LIMITS, sesEvent, suppressionOf } from './helpers.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -38,7 +37,7 @@ async function eventsFor(messageId: string) {
 
 test('a Send event resolves an in_doubt recipient, found by its tags, to sent with the message id', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign, { status: 'in_doubt' });
+  const r = await createRecipient(db.pool, campaign, 'in_doubt');
   const outcome = await apply(sesEvent('Send', r));
   t.is(outcome.campaign_id, r.campaignId);
   t.is(outcome.effect, 'recipient sent');
@@ -51,14 +50,14 @@ test('a Send event resolves an in_doubt recipient, found by its tags, to sent wi
 
 test('a Delivery event resolves a sending recipient to sent and leaves a sent one alone', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const sending = await addRecipient(db.pool, campaign, { status: 'sending' });
+  const sending = await createRecipient(db.pool, campaign, 'sending');
   await apply(sesEvent('Delivery', sending));
   t.like(await recipientRow(db.pool, sending), {
     recipient_status: 'sent',
     ses_message_id: sending.messageId,
   });
 
-  const sent = await addRecipient(db.pool, campaign, { status: 'sent' });
+  const sent = await createSentRecipient(db.pool, campaign);
   const outcome = await apply(sesEvent('Delivery', sent));
   t.is(outcome.effect, 'none');
   t.like(await recipientRow(db.pool, sent), { recipient_status: 'sent' });
@@ -69,7 +68,7 @@ test('a Delivery event resolves a sending recipient to sent and leaves a sent on
 
 test('a permanent bounce suppresses the address (bounce_hard, ses) and marks the recipient bounced', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   const event = sesEvent('Bounce', r);
   await apply(event);
   t.like(await recipientRow(db.pool, r), { recipient_status: 'bounced' });
@@ -81,7 +80,7 @@ test('a permanent bounce suppresses the address (bounce_hard, ses) and marks the
 
 test('a bounce in the identity-notification shape (notificationType, no tags) is found by message id', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   const outcome = await apply(sesEvent('Bounce', r, { shape: 'notificationType' }));
   t.is(outcome.customer_id, r.customerId);
   t.like(await recipientRow(db.pool, r), { recipient_status: 'bounced' });
@@ -90,7 +89,7 @@ test('a bounce in the identity-notification shape (notificationType, no tags) is
 
 test('a bounce to an address on the SES account suppression list suppresses it too', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   await apply(sesEvent('Bounce', r, { detail: { bounceSubType: 'OnAccountSuppressionList' } }));
   t.like(await recipientRow(db.pool, r), { recipient_status: 'bounced' });
   t.deepEqual(await suppressionOf(db.pool, r.email), { reason: 'bounce_hard', source: 'ses' });
@@ -103,7 +102,7 @@ test('transient and undetermined bounces and delivery delays are recorded only',
     ['Bounce', { bounceType: 'Undetermined', bounceSubType: 'Undetermined' }],
     ['DeliveryDelay', {}],
   ] as const) {
-    const r = await addRecipient(db.pool, campaign);
+    const r = await createSentRecipient(db.pool, campaign);
     const outcome = await apply(sesEvent(type, r, { detail }));
     t.is(outcome.effect, 'none', `${type} ${JSON.stringify(detail)}`);
     t.like(await recipientRow(db.pool, r), { recipient_status: 'sent' });
@@ -114,7 +113,7 @@ test('transient and undetermined bounces and delivery delays are recorded only',
 
 test('a complaint suppresses the address (complaint, ses) and marks the recipient complained', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   await apply(sesEvent('Complaint', r));
   t.like(await recipientRow(db.pool, r), {
     recipient_status: 'complained',
@@ -125,7 +124,7 @@ test('a complaint suppresses the address (complaint, ses) and marks the recipien
 
 test('a later event keeps the stronger suppression reason: complaint over unsubscribe over bounce', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   await db.pool.query(
     `insert into suppression_list (email, reason, source) values ($1, 'unsubscribe', 'user')`,
     [r.email],
@@ -139,13 +138,13 @@ test('a later event keeps the stronger suppression reason: complaint over unsubs
 
 test('Reject and Rendering Failure mark the recipient failed with the reason', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const rejected = await addRecipient(db.pool, campaign);
+  const rejected = await createSentRecipient(db.pool, campaign);
   await apply(sesEvent('Reject', rejected));
   t.like(await recipientRow(db.pool, rejected), {
     recipient_status: 'failed',
     last_error: 'rejected by SES: Bad content',
   });
-  const unrendered = await addRecipient(db.pool, campaign, { status: 'in_doubt' });
+  const unrendered = await createRecipient(db.pool, campaign, 'in_doubt');
   const outcome = await apply(sesEvent('Rendering Failure', unrendered));
   t.is(outcome.event_type, 'rendering_failure');
   t.like(await recipientRow(db.pool, unrendered), { recipient_status: 'failed' });
@@ -155,7 +154,7 @@ test('Reject and Rendering Failure mark the recipient failed with the reason', a
 
 test('opens and clicks are recorded with their SES timestamps and change nothing', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   await apply(sesEvent('Open', r));
   await apply(sesEvent('Click', r));
   const events = await eventsFor(r.messageId);
@@ -171,7 +170,7 @@ test('opens and clicks are recorded with their SES timestamps and change nothing
 
 test('a Subscription event opting out of everything unsubscribes; a topic change is recorded only', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const optOut = await addRecipient(db.pool, campaign);
+  const optOut = await createSentRecipient(db.pool, campaign);
   await apply(sesEvent('Subscription', optOut));
   t.like(await recipientRow(db.pool, optOut), { recipient_status: 'unsubscribed' });
   t.deepEqual(await suppressionOf(db.pool, optOut.email), {
@@ -179,7 +178,7 @@ test('a Subscription event opting out of everything unsubscribes; a topic change
     source: 'user',
   });
 
-  const topicOnly = await addRecipient(db.pool, campaign);
+  const topicOnly = await createSentRecipient(db.pool, campaign);
   await apply(
     sesEvent('Subscription', topicOnly, {
       detail: { newTopicPreferences: { unsubscribeAll: false } },
@@ -214,11 +213,8 @@ test('an event for an unknown message is kept with null ids, and a hard bounce s
 test("a new suppression stops the address's pending recipients in other campaigns", async (t) => {
   const first = await createSendingCampaign(db.pool);
   const next = await createSendingCampaign(db.pool, 'queued');
-  const r = await addRecipient(db.pool, first);
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email) values ($1, $2, $3)`,
-    [next, r.customerId, r.email],
-  );
+  const r = await createSentRecipient(db.pool, first);
+  await createRecipient(db.pool, next, 'pending', { customer: r, attempts: 0, attemptAt: null });
   await apply(sesEvent('Complaint', r));
   t.like(await recipientRow(db.pool, { campaignId: next, customerId: r.customerId }), {
     recipient_status: 'suppressed',
@@ -227,7 +223,7 @@ test("a new suppression stops the address's pending recipients in other campaign
 
 test('applying the same bounce twice changes the recipient once and records it twice', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   const first = await apply(sesEvent('Bounce', r));
   const second = await apply(sesEvent('Bounce', r));
   t.is(first.effect, 'recipient bounced; 1 address(es) newly suppressed');
@@ -246,12 +242,8 @@ test('an event settles the recipient its tags name, even when another one holds 
   // reconciliation before issue 15 (item 6) left it when it took B's event as A's evidence.
   const a = await createSendingCampaign(db.pool, 'done');
   const b = await createSendingCampaign(db.pool);
-  const inA = await addRecipient(db.pool, a, { status: 'sent' });
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at, attempt_count)
-     values ($1, $2, $3, 'in_doubt', now(), 1)`,
-    [b, inA.customerId, inA.email],
-  );
+  const inA = await createSentRecipient(db.pool, a);
+  await createRecipient(db.pool, b, 'in_doubt', { customer: inA });
   const inB = { ...inA, campaignId: b };
   const outcome = await apply(sesEvent('Delivery', inB));
   t.like(outcome, { campaign_id: b, customer_id: inA.customerId, effect: 'recipient sent' });

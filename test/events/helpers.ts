@@ -1,9 +1,7 @@
-// SES events as SES formats them (from the AWS "Examples of event data" pages), and recipients in
-// a given sending state to apply them to.
-import { randomBytes, randomUUID } from 'node:crypto';
+// SES events as SES formats them (from the AWS "Examples of event data" pages), about recipients
+// made by test/helpers/factories.ts, and what applying them leaves behind.
 import type pg from 'pg';
 import type { SesEventType } from '../../src/events/ses-event.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
 
 type Db = pg.Pool | pg.PoolClient;
 
@@ -153,87 +151,6 @@ export function sesEvent(
       ...(shape === 'eventType' ? { tags } : {}),
     },
   };
-}
-
-let campaignCounter = 0;
-
-/** A campaign in `status` (default sending) on a fresh template. */
-export async function createSendingCampaign(db: Db, status = 'sending'): Promise<string> {
-  const template = await createTemplate(db, {
-    week_of_month: 1,
-    version: 1 + Math.floor(Math.random() * 1_000_000_000),
-  });
-  campaignCounter++;
-  const day = new Date(
-    Date.UTC(2000, 0, 1) + (campaignCounter * 997 + Math.floor(Math.random() * 5000)) * 86_400_000,
-  );
-  const campaign = await createCampaign(db, {
-    template_id: template.template_id,
-    generated_date: day.toISOString().slice(0, 10),
-    status,
-  });
-  return campaign.campaign_id;
-}
-
-export interface RecipientTarget extends EventTarget {
-  campaignId: string;
-  customerId: string;
-}
-
-/** A recipient of `campaignId` in `status`; sent-like states get a message id unless told not to. */
-export async function addRecipient(
-  db: Db,
-  campaignId: string,
-  options: { status?: string; messageId?: string | null; email?: string } = {},
-): Promise<RecipientTarget> {
-  const status = options.status ?? 'sent';
-  const customer = await createCustomer(db, options.email ? { email: options.email } : {});
-  const messageId =
-    options.messageId === undefined
-      ? ['sent', 'bounced', 'complained', 'failed'].includes(status)
-        ? `ses-${randomUUID()}`
-        : null
-      : options.messageId;
-  await db.query(
-    `insert into campaign_recipients
-       (campaign_id, customer_id, email, recipient_status, ses_message_id, last_attempt_at, attempt_count)
-     values ($1, $2, $3, $4, $5, now(), 1)`,
-    [campaignId, customer.customer_id, customer.email, status, messageId],
-  );
-  return {
-    campaignId,
-    customerId: customer.customer_id,
-    email: customer.email,
-    // Events always carry a message id; for a recipient that has none recorded, SES's own.
-    messageId: messageId ?? `ses-${randomBytes(8).toString('hex')}`,
-  };
-}
-
-/** `count` recipients already sent (set-based: reputation tests need hundreds). */
-export async function addSentRecipients(db: Db, campaignId: string, count: number): Promise<void> {
-  await db.query(
-    `with c as (
-       insert into customers (email)
-       select 'bulk-' || $2 || '-' || i || '@example.com' from generate_series(1, $3::int) i
-       returning customer_id, email)
-     insert into campaign_recipients
-       (campaign_id, customer_id, email, recipient_status, ses_message_id, last_attempt_at, attempt_count)
-     select $1, c.customer_id, c.email, 'sent', 'ses-' || gen_random_uuid(), now(), 1 from c`,
-    [campaignId, randomBytes(4).toString('hex'), count],
-  );
-}
-
-export async function recipientRow(db: Db, target: { campaignId: string; customerId: string }) {
-  const { rows } = await db.query<{
-    recipient_status: string;
-    ses_message_id: string | null;
-    last_error: string | null;
-  }>(
-    `select recipient_status, ses_message_id, last_error from campaign_recipients
-      where campaign_id = $1 and customer_id = $2`,
-    [target.campaignId, target.customerId],
-  );
-  return rows[0];
 }
 
 export async function suppressionOf(db: Db, email: string) {

@@ -2,13 +2,13 @@ import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
-  addRecipient,
-  addSentRecipients,
+  createRecipient,
+  createRecipients,
   createSendingCampaign,
-  LIMITS,
+  createSentRecipient,
   type RecipientTarget,
-  sesEvent,
-} from './helpers.ts';
+} from '../helpers/factories.ts';
+import { LIMITS, sesEvent } from './helpers.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -30,8 +30,9 @@ async function statusOf(campaignId: string): Promise<string | undefined> {
 async function campaignWithSent(total: number, addressable: number, status = 'sending') {
   const campaignId = await createSendingCampaign(db.pool, status);
   const targets: RecipientTarget[] = [];
-  for (let i = 0; i < addressable; i++) targets.push(await addRecipient(db.pool, campaignId));
-  await addSentRecipients(db.pool, campaignId, total - addressable);
+  for (let i = 0; i < addressable; i++)
+    targets.push(await createSentRecipient(db.pool, campaignId));
+  await createRecipients(db.pool, campaignId, total - addressable, 'sent');
   return { campaignId, targets };
 }
 
@@ -66,7 +67,7 @@ test('does not pause a campaign below the minimum sample, however high its rates
 test('pauses a queued campaign when complaints go above 0.08% of its sent recipients', async (t) => {
   const { campaignId, targets } = await campaignWithSent(1000, 1, 'draft');
   // Queued with nobody pending would be done at once; one recipient still waits for its send.
-  await addRecipient(db.pool, campaignId, { status: 'pending' });
+  await createRecipient(db.pool, campaignId, 'pending');
   await db.pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
     campaignId,
   ]);

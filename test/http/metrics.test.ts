@@ -7,7 +7,7 @@ import { openMetricsListener } from '../../src/http/metrics.ts';
 import { createMetrics, DATABASE_REFRESH_MS } from '../../src/metrics.ts';
 import { startCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { generate, seedCustomers, startPipeline, waitForDone } from '../pipeline/harness.ts';
 import { startServer, testLogger } from './helpers.ts';
 
@@ -15,12 +15,7 @@ async function campaignWithRecipients(pool: pg.Pool, statuses: string[]): Promis
   const template = await createTemplate(pool);
   const campaign = await createCampaign(pool, { template_id: template.template_id });
   for (const status of statuses) {
-    const customer = await createCustomer(pool);
-    await pool.query(
-      `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, last_attempt_at)
-       values ($1, $2, $3, $4, now())`,
-      [campaign.campaign_id, customer.customer_id, customer.email, status],
-    );
+    await createRecipient(pool, campaign.campaign_id, status, { attempts: 0 });
   }
   await pool.query(`update campaigns set status = 'queued' where campaign_id = $1`, [
     campaign.campaign_id,

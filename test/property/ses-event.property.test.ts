@@ -12,13 +12,13 @@ import type { Task } from 'graphile-worker';
 import { pino } from 'pino';
 import { SES_EVENT_TYPES } from '../../src/events/ses-event.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
-import {
-  addRecipient,
-  createSendingCampaign,
-  type RecipientTarget,
-  sesEvent,
-} from '../events/helpers.ts';
+import { sesEvent } from '../events/helpers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import {
+  createSendingCampaign,
+  createSentRecipient,
+  type RecipientTarget,
+} from '../helpers/factories.ts';
 import { createTaskDeps, jobHelpers, loadTask, unreachableSes } from '../helpers/tasks.ts';
 import { runs } from './runs.ts';
 
@@ -37,7 +37,7 @@ test.before(async () => {
   const campaign = await createSendingCampaign(db.pool);
   recipients = [];
   for (const status of ['sent', 'sent', 'in_doubt', 'sending', 'sent', 'bounced']) {
-    recipients.push(await addRecipient(db.pool, campaign, { status }));
+    recipients.push(await createSentRecipient(db.pool, campaign, { status }));
   }
 });
 test.after.always(async () => {

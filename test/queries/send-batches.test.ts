@@ -3,8 +3,13 @@
 import test from 'ava';
 import type pg from 'pg';
 import { createSendBatches } from '../../src/queries/send-batches.ts';
-import { addRecipient, createSendingCampaign, recipientRow } from '../events/helpers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import {
+  createRecipient,
+  createSendingCampaign,
+  createSentRecipient,
+  recipientRow,
+} from '../helpers/factories.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -34,7 +39,7 @@ async function pendingRecipients(count: number, campaignId?: string) {
   const campaign = campaignId ?? (await createSendingCampaign(db.pool));
   const recipients = [];
   for (let i = 0; i < count; i++) {
-    recipients.push(await addRecipient(db.pool, campaign, { status: 'pending' }));
+    recipients.push(await createRecipient(db.pool, campaign, 'pending'));
   }
   return recipients;
 }
@@ -104,7 +109,7 @@ test('every batch sends its keys sorted by campaign, then customer (the lock ord
 
 test('a recipient that cannot be claimed is answered with the reason, and left as it was', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const sent = await addRecipient(db.pool, campaign, { status: 'sent' });
+  const sent = await createSentRecipient(db.pool, campaign);
   const [pending] = await pendingRecipients(1, campaign);
   if (!pending) return t.fail();
   const batches = createSendBatches(db.pool, lease);
@@ -171,7 +176,7 @@ test('an outcome for an earlier attempt is stale and changes nothing', async (t)
 test('reserves consecutive slots 1/rate apart for pending recipients, none for the others', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
   const pending = await pendingRecipients(3, campaign);
-  const sent = await addRecipient(db.pool, campaign, { status: 'sent' });
+  const sent = await createSentRecipient(db.pool, campaign);
   const { pool, statements } = recordingPool();
   const batches = createSendBatches(pool, lease);
   const before = Date.now();

@@ -200,12 +200,12 @@ const HIGH = 'ffffffff-ffff-4fff-bfff-fffffffffff1';
 
 async function sendingCampaign(db: TestDatabase, campaignId: string, week: number) {
   const template = await createTemplate(db.pool, { version: week, week_of_month: week });
-  await db.pool.query(
-    `insert into campaigns (campaign_id, campaign_name, week_of_month, generated_date, template_id,
-                            status)
-     values ($1, 'lock order', $2, $3, $4, 'sending')`,
-    [campaignId, week, `2031-03-0${week * 7 - 6}`, template.template_id],
-  );
+  await createCampaign(db.pool, {
+    template_id: template.template_id,
+    campaign_id: campaignId,
+    generated_date: `2031-03-0${week * 7 - 6}`,
+    status: 'sending',
+  });
   return (await createRecipient(db.pool, campaignId, 'sending')).customer_id;
 }
 

@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
+import {
+  createCampaign,
+  createRecipient,
+  createRecipients,
+  createTemplate,
+} from '../helpers/factories.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -259,18 +264,10 @@ test('every operator function has a comment; SECURITY DEFINER ones pin their sea
 
 // Migration 000009: a big enqueue analyzes graphile-worker's jobs table in the same transaction,
 // so the job fetch is not planned for the empty table the last vacuum saw.
-async function campaignOf(size: number, prefix: string) {
+async function campaignOf(size: number) {
   const template = await newTemplate();
   const campaign = await createCampaign(db.pool, { template_id: template.template_id });
-  await db.pool.query(
-    `with c as (
-       insert into customers (email)
-       select $2 || g || '@example.com' from generate_series(1, $3::int) g
-       returning customer_id, email)
-     insert into campaign_recipients (campaign_id, customer_id, email)
-     select $1, customer_id, email from c`,
-    [campaign.campaign_id, prefix, size],
-  );
+  await createRecipients(db.pool, campaign.campaign_id, size, 'pending');
   return campaign.campaign_id;
 }
 
@@ -283,7 +280,7 @@ test.serial(
   'the first feed of a big campaign brings the jobs table statistics up to date',
   async (t) => {
     t.timeout(60_000);
-    const big = await campaignOf(10_000, 'stats-owner-');
+    const big = await campaignOf(10_000);
     await db.pool.query('vacuum analyze graphile_worker._private_jobs');
     t.true((await jobStatistics()).n < 2_000);
     // The queue trigger feeds the first 2,000 (the feeder job the rest) and analyzes.
@@ -292,7 +289,7 @@ test.serial(
 
     // A role that does not own the table (here mailer_app, as generate_campaign runs in
     // production) queues just the same; the analyze is skipped, with no error.
-    const other = await campaignOf(10_000, 'stats-app-');
+    const other = await campaignOf(10_000);
     const client = await db.pool.connect();
     try {
       await client.query('begin');

@@ -7,9 +7,15 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
 import type { SesEventType } from '../../src/events/ses-event.ts';
-import { createSendingCampaign, LIMITS, recipientRow, sesEvent } from '../events/helpers.ts';
+import { LIMITS, sesEvent } from '../events/helpers.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCustomer } from '../helpers/factories.ts';
+import {
+  createCustomer,
+  createRecipient,
+  createSendingCampaign,
+  type Recipient,
+  recipientRow,
+} from '../helpers/factories.ts';
 
 let db: TestDatabase;
 test.before(async () => {
@@ -19,32 +25,17 @@ test.after.always(async () => {
   await db?.drop();
 });
 
-interface Recipient {
-  campaignId: string;
-  customerId: string;
-  email: string;
-}
-
 /** The customer as a recipient of `campaignId` in `status`, last attempted at `attemptAt`. */
-async function recipient(
+function recipient(
   campaignId: string,
   customer: { customer_id: string; email: string },
   options: { status?: string; attemptAt: Date; messageId?: string },
 ): Promise<Recipient> {
-  await db.pool.query(
-    `insert into campaign_recipients
-       (campaign_id, customer_id, email, recipient_status, ses_message_id, last_attempt_at, attempt_count)
-     values ($1, $2, $3, $4, $5, $6, 1)`,
-    [
-      campaignId,
-      customer.customer_id,
-      customer.email,
-      options.status ?? 'in_doubt',
-      options.messageId ?? null,
-      options.attemptAt,
-    ],
-  );
-  return { campaignId, customerId: customer.customer_id, email: customer.email };
+  return createRecipient(db.pool, campaignId, options.status ?? 'in_doubt', {
+    customer,
+    attemptAt: options.attemptAt,
+    messageId: options.messageId,
+  });
 }
 
 /**
@@ -59,7 +50,12 @@ async function deliver(
 ) {
   const event = sesEvent(
     type,
-    { email: target.email, messageId: options.messageId, ...options.tags },
+    {
+      email: target.email,
+      messageId: options.messageId,
+      campaignId: options.tags?.campaignId,
+      customerId: options.tags?.customerId,
+    },
     { shape: options.tags ? 'eventType' : 'notificationType' },
   );
   const mail = event.mail as Record<string, unknown>;

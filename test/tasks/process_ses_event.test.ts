@@ -6,15 +6,15 @@ import { loadConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
 import { newProcessId, startWorker } from '../../src/worker/runner.ts';
-import {
-  addRecipient,
-  addSentRecipients,
-  createSendingCampaign,
-  recipientRow,
-  sesEvent,
-} from '../events/helpers.ts';
+import { sesEvent } from '../events/helpers.ts';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import {
+  createRecipients,
+  createSendingCampaign,
+  createSentRecipient,
+  recipientRow,
+} from '../helpers/factories.ts';
 import {
   capturingLogger,
   createTaskDeps,
@@ -75,14 +75,14 @@ async function eventCount(): Promise<number> {
 
 test('applies the SES event inside an SNS envelope, as the webhook stores it', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   await processSesEvent(envelope(sesEvent('Bounce', r)), helpers());
   t.like(await recipientRow(db.pool, r), { recipient_status: 'bounced' });
 });
 
 test.serial('refuses what is not an SES event, permanently, recording nothing', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
+  const r = await createSentRecipient(db.pool, campaign);
   const before = await eventCount();
   const cases: Array<[unknown, RegExp]> = [
     [{ hello: 'world' }, /mail: Invalid input/],
@@ -137,8 +137,8 @@ test('a database error is transient: thrown for a retry, not a permanent failure
 
 test('logs why the reputation guard paused a campaign', async (t) => {
   const campaign = await createSendingCampaign(db.pool);
-  const r = await addRecipient(db.pool, campaign);
-  await addSentRecipients(db.pool, campaign, 19);
+  const r = await createSentRecipient(db.pool, campaign);
+  await createRecipients(db.pool, campaign, 19, 'sent');
   await processSesEvent(envelope(sesEvent('Bounce', r)), helpers());
   const line = logLines.find((l) => l.campaign_id === campaign && l.level === 40);
   t.is(line?.reason, 'permanent bounce rate 5.00% (1 of 20 sent) is above the 4.000% limit');
@@ -149,7 +149,7 @@ test.serial(
   'a real worker applies a bare event added from psql and fails a malformed one, saying why',
   async (t) => {
     const campaign = await createSendingCampaign(db.pool);
-    const r = await addRecipient(db.pool, campaign);
+    const r = await createSentRecipient(db.pool, campaign);
     const processId = newProcessId();
     const pool = createPool(db.url, logger, { applicationName: processId });
     const worker = await startWorker({

@@ -3,12 +3,7 @@ import test, { type ExecutionContext } from 'ava';
 import { REQUIRED_EVENT_TYPES } from '../../src/ses/preflight-events.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import {
-  createCampaign,
-  createCustomer,
-  createRecipient,
-  createTemplate,
-} from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 import { startForTest } from '../ses-local/helpers.ts';
 
@@ -25,14 +20,8 @@ test.after.always(async () => {
   await db?.drop();
 });
 
-async function inDoubt(email: string, attemptedAgo: string) {
-  const customer = await createCustomer(db.pool, { email });
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, attempt_count, last_attempt_at)
-     values ($1, $2, $3, 'in_doubt', 1, now() - $4::interval)`,
-    [campaignId, customer.customer_id, email, attemptedAgo],
-  );
-  return customer.customer_id;
+async function inDoubt(email: string, attemptAt: Date) {
+  return (await createRecipient(db.pool, campaignId, 'in_doubt', { email, attemptAt })).customer_id;
 }
 
 async function event(
@@ -64,7 +53,7 @@ async function status(customerId: string) {
 
 test('settles in-doubt recipients from SES events and reports the rest', async (t) => {
   // Named by an event (apply_ses_event matched its tags while it was still sending).
-  const named = await inDoubt('ada@example.com', '2 hours');
+  const named = await inDoubt('ada@example.com', ago(120));
   await event('delivery', {
     email: 'ada@example.com',
     matched: named,
@@ -72,19 +61,19 @@ test('settles in-doubt recipients from SES events and reports the rest', async (
     messageId: 'm-ada',
   });
   // Only an unmatched event for the address after the attempt (an identity notification, no tags).
-  const unmatched = await inDoubt('bea@example.com', '2 hours');
+  const unmatched = await inDoubt('bea@example.com', ago(120));
   await event('send', { email: 'bea@example.com', ago: '119 minutes', messageId: 'm-bea' });
   // An unmatched complaint, minutes after the delivery of a message SES accepted just after the
   // attempt (mail.timestamp): the strongest evidence wins.
-  const complained = await inDoubt('cy@example.com', '2 hours');
+  const complained = await inDoubt('cy@example.com', ago(120));
   const mail = { timestamp: new Date(Date.now() - 119 * 60_000).toISOString() };
   await event('delivery', { email: 'cy@example.com', ago: '110 minutes', payload: { mail } });
   await event('complaint', { email: 'cy@example.com', ago: '100 minutes', payload: { mail } });
   // Events from before the attempt say nothing about it.
-  const stale = await inDoubt('dot@example.com', '8 hours');
+  const stale = await inDoubt('dot@example.com', ago(480));
   await event('delivery', { email: 'dot@example.com', ago: '3 days' });
   // Recent and without evidence: not reported yet.
-  const fresh = await inDoubt('eve@example.com', '10 minutes');
+  const fresh = await inDoubt('eve@example.com', ago(10));
 
   const task = await taskRunner('reconcile_in_doubt', db.pool, { IN_DOUBT_ALERT_AFTER_HOURS: '6' });
   await task.run({ _cron: { ts: new Date().toISOString(), backfilled: false } });
@@ -183,11 +172,11 @@ test('with IN_DOUBT_RESEND_AFTER_MINUTES, a recipient with no SES event is queue
       status: 'done',
     })
   ).campaign_id;
-  await p.db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status, ses_message_id, last_attempt_at, attempt_count)
-     values ($1, $2, $3, 'sent', 'ses-theirs', now() - interval '30 minutes', 1)`,
-    [other, maybe.customer_id, maybe.email],
-  );
+  await createRecipient(p.db.pool, other, 'sent', {
+    customer: maybe,
+    messageId: 'ses-theirs',
+    attemptAt: ago(30),
+  });
   await p.db.pool.query(
     `insert into email_events_op (event_type, email, ses_message_id, event_time, payload)
      values ('send', $1, 'ses-theirs', now() - interval '30 minutes', '{}')`,

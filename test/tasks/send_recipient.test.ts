@@ -1,7 +1,7 @@
 // send_recipient run in this process (test/pipeline runs it in real workers against local SES).
 import test from 'ava';
 import { createTestDatabase } from '../helpers/db.ts';
-import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 
 test('a job whose recipient another job is sending ends at once, without a retry or a send', async (t) => {
@@ -12,14 +12,8 @@ test('a job whose recipient another job is sending ends at once, without a retry
     template_id: template.template_id,
     status: 'sending',
   });
-  const customer = await createCustomer(db.pool);
   // A claim taken a moment ago by another job (a duplicate, or a worker killed mid-send).
-  await db.pool.query(
-    `insert into campaign_recipients (campaign_id, customer_id, email, recipient_status,
-                                      attempt_count, last_attempt_at)
-     values ($1, $2, $3, 'sending', 1, now())`,
-    [campaign_id, customer.customer_id, customer.email],
-  );
+  const customer = await createRecipient(db.pool, campaign_id, 'sending');
   // This runner's SES endpoint refuses every connection: a send attempt would fail the job.
   const task = await taskRunner('send_recipient', db.pool, { SEND_CLAIM_LEASE_SECONDS: '120' });
   await task.run({ campaign_id, customer_id: customer.customer_id });
