@@ -27,7 +27,10 @@ const positiveInt = (fallback: number) => z.coerce.number().int().positive().def
 
 const envSchema = z.object({
   DATABASE_URL: optionalString.pipe(z.url({ protocol: /^postgres(ql)?$/ }).optional()),
-  EMBEDDED_PG_PORT: positiveInt(54329),
+  // Unset: 54329, or a free port when another program holds that one (src/db/embedded.ts).
+  EMBEDDED_PG_PORT: optionalString.pipe(
+    z.coerce.number<string | undefined>().int().min(1).max(65535).optional(),
+  ),
   EMBEDDED_PG_DIR: optionalString,
   // `local`: the local SES endpoint started in this process (demo, tests, trying it out). A URL:
   // that endpoint, with credentials from the AWS chain (a loopback URL is taken to be a local SES).
@@ -105,7 +108,7 @@ export type Env = Partial<Record<keyof z.input<typeof envSchema>, string>>;
 
 export interface Config {
   readonly databaseUrl: string | undefined;
-  readonly embeddedPg: { readonly port: number; readonly dir: string | undefined };
+  readonly embeddedPg: { readonly port: number | undefined; readonly dir: string | undefined };
   readonly ses: {
     /** SES_ENDPOINT as given: 'local', a URL, or unset (the SDK's own endpoint chain). */
     readonly endpoint: string | undefined;

@@ -14,7 +14,9 @@ import { buildTemplateDatabase, dropTemplateDatabase } from './helpers/template.
 const logger = createLogger({ level: 'warn', pretty: false });
 const databaseUrl =
   process.env.DATABASE_URL ||
-  (await ensureEmbeddedPostgres({ port: Number(process.env.EMBEDDED_PG_PORT ?? 54329) }));
+  (await ensureEmbeddedPostgres({
+    port: process.env.EMBEDDED_PG_PORT ? Number(process.env.EMBEDDED_PG_PORT) : undefined,
+  }));
 
 const templateName = await buildTemplateDatabase(databaseUrl, logger);
 

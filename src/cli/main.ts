@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import pg from 'pg';
 import { ConfigError, loadConfig } from '../config.ts';
+import { EmbeddedPostgresError } from '../db/embedded.ts';
 import { describeConnectFailure } from '../db/pool.ts';
 import { registerCampaign } from './commands/campaign.ts';
 import { registerCustomers } from './commands/customers.ts';
@@ -30,6 +31,7 @@ function describeFailure(error: unknown, withStack: boolean): string {
   const code = (error as { code?: unknown }).code;
   const operational =
     error instanceof pg.DatabaseError ||
+    error instanceof EmbeddedPostgresError ||
     (typeof code === 'string' && /^E[A-Z]+$/.test(code) && 'syscall' in error);
   if (operational) return `${error.message}${typeof code === 'string' ? ` (${code})` : ''}${stack}`;
   return error.stack ?? error.message;

@@ -12,6 +12,7 @@ export async function resolveDatabaseUrl(config: Config, logger: Logger): Promis
   logger.info('DATABASE_URL is unset: using the embedded PostgreSQL under .data/');
   return ensureEmbeddedPostgres({
     port: config.embeddedPg.port,
+    movablePort: config.embeddedPg.port === undefined,
     dir: config.embeddedPg.dir,
     logger,
   });

@@ -1,7 +1,12 @@
 // An operator's mistake or a missing server ends a command with one line on stderr that names
-// what and where (host:port); the stack only at LOG_LEVEL=debug.
+// what and where (host:port, the port and the variable to change); the stack only at
+// LOG_LEVEL=debug.
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
+import { stopEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { freePort } from '../../src/free-port.ts';
 import { runCli } from '../helpers/cli.ts';
 
@@ -60,4 +65,26 @@ test('an unknown database host is one line naming host and port', async (t) => {
     output[0] ?? '',
     /^mailer: cannot connect to the database at no-such-host\.invalid:6543: /,
   );
+});
+
+test('a taken EMBEDDED_PG_PORT is one line naming the port and the variable', async (t) => {
+  const { server, port } = await silentServer();
+  // Reachable by the `postgres` user when the tests run as root (mkdtemp makes it 0700).
+  const root = await mkdtemp(join(tmpdir(), 'mailer-taken-port-'));
+  await chmod(root, 0o755);
+  t.teardown(async () => {
+    server.close();
+    await stopEmbeddedPostgres(join(root, 'pg')).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  });
+  const result = await runCli(['jobs'], {
+    DATABASE_URL: '',
+    EMBEDDED_PG_PORT: String(port),
+    EMBEDDED_PG_DIR: join(root, 'pg'),
+  });
+  t.is(result.code, 1, result.stderr);
+  t.deepEqual(stderrLines(result.stderr), [
+    `mailer: embedded PostgreSQL: could not start on port ${port}: another program listens ` +
+      'there; set EMBEDDED_PG_PORT to a free port, or stop that program',
+  ]);
 });

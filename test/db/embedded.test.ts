@@ -1,9 +1,14 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
-import { ensureEmbeddedPostgres, stopEmbeddedPostgres } from '../../src/db/embedded.ts';
+import {
+  EmbeddedPostgresError,
+  ensureEmbeddedPostgres,
+  stopEmbeddedPostgres,
+} from '../../src/db/embedded.ts';
 import { migrateDatabase } from '../../src/db/migrate.ts';
 import { freePort } from '../../src/free-port.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -61,7 +66,7 @@ test.serial(
   },
 );
 
-test.serial('a port taken by another server gives a clear error with the server log', async (t) => {
+test.serial('a port taken by another PostgreSQL gives one line naming it', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'mailer-embedded-'));
   const dir = join(root, 'pg');
   const first = await freePort();
@@ -72,7 +77,96 @@ test.serial('a port taken by another server gives a clear error with the server 
     await rm(root, { recursive: true, force: true });
   });
   await ensureEmbeddedPostgres({ port: first, dir: other });
-  const error = await t.throwsAsync(ensureEmbeddedPostgres({ port: first, dir }));
+  const error = await t.throwsAsync(ensureEmbeddedPostgres({ port: first, dir }), {
+    instanceOf: EmbeddedPostgresError,
+  });
   t.regex(error?.message ?? '', new RegExp(`could not start on port ${first}`));
   t.regex(error?.message ?? '', /EMBEDDED_PG_PORT/);
+  t.notRegex(error?.message ?? '', /\n/);
 });
+
+async function occupy(port: number): Promise<Server> {
+  const server = createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return server;
+}
+
+// Reachable by the `postgres` user, which runs the server when the tests run as root.
+async function tempRoot(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'mailer-embedded-'));
+  await chmod(root, 0o755);
+  return root;
+}
+
+test.serial(
+  'the default port held by another program: the server moves to a free port and is found there',
+  async (t) => {
+    const root = await tempRoot();
+    const dir = join(root, 'pg');
+    const taken = await freePort();
+    const holder = await occupy(taken);
+    t.teardown(async () => {
+      holder.close();
+      await stopEmbeddedPostgres(dir).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    });
+    const url = await ensureEmbeddedPostgres({ port: taken, movablePort: true, dir });
+    const moved = Number(new URL(url).port);
+    t.not(moved, taken);
+    t.deepEqual(await query(url, 'select 1 as ok'), [{ ok: 1 }]);
+    // A later command (the port it would choose now is free again) finds the running server.
+    holder.close();
+    t.is(await ensureEmbeddedPostgres({ port: taken, movablePort: true, dir }), url);
+  },
+);
+
+test.serial('an explicit port held by another program is one line naming it', async (t) => {
+  const root = await tempRoot();
+  const dir = join(root, 'pg');
+  const taken = await freePort();
+  const holder = await occupy(taken);
+  t.teardown(async () => {
+    holder.close();
+    await stopEmbeddedPostgres(dir).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  });
+  const error = await t.throwsAsync(ensureEmbeddedPostgres({ port: taken, dir }), {
+    instanceOf: EmbeddedPostgresError,
+  });
+  t.is(
+    error?.message,
+    `embedded PostgreSQL: could not start on port ${taken}: another program listens there; ` +
+      'set EMBEDDED_PG_PORT to a free port, or stop that program',
+  );
+});
+
+test.serial(
+  'as root, a data folder the postgres user cannot enter is named with the fix, which works',
+  async (t) => {
+    if (userInfo().uid !== 0) {
+      t.log('skipped: only root runs the server as the `postgres` user');
+      t.pass();
+      return;
+    }
+    // mkdtemp makes a 0700 folder of root's: what `mktemp -d` gives a newcomer.
+    const root = await mkdtemp(join(tmpdir(), 'mailer-embedded-'));
+    const dir = join(root, 'checkout', '.data', 'pg');
+    t.teardown(async () => {
+      await stopEmbeddedPostgres(dir).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    });
+    const port = await freePort();
+    const error = await t.throwsAsync(ensureEmbeddedPostgres({ port, dir }), {
+      instanceOf: EmbeddedPostgresError,
+    });
+    t.is(
+      error?.message,
+      `embedded PostgreSQL: as root the server runs as the \`postgres\` user, which cannot ` +
+        `enter ${root} (mode 0700, owner uid 0); run mailer as another user, let it in ` +
+        `(chmod o+x ${root}), or set DATABASE_URL to a server of your own`,
+    );
+    await chmod(root, 0o711);
+    const url = await ensureEmbeddedPostgres({ port, dir });
+    t.deepEqual(await query(url, 'select 1 as ok'), [{ ok: 1 }]);
+  },
+);
