@@ -7,8 +7,18 @@ import { type Logger, pino } from 'pino';
 
 export type { Logger };
 
-export function createLogger(options: { level: string; pretty?: boolean; name?: string }): Logger {
-  const pretty = options.pretty ?? (process.stdout.isTTY === true && process.env.CI === undefined);
+export interface LoggerOptions {
+  level: string;
+  /** Human-readable lines instead of JSON. Default: stderr (where logs go) is a terminal. */
+  pretty?: boolean;
+  /** Colours in pretty lines. Default: on, unless NO_COLOR is set (https://no-color.org). */
+  color?: boolean;
+  name?: string;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const pretty = options.pretty ?? (process.stderr.isTTY === true && !process.env.CI);
+  const color = options.color ?? !process.env.NO_COLOR;
   const pinoOptions = {
     name: options.name ?? 'mailer',
     level: options.level,
@@ -29,7 +39,7 @@ export function createLogger(options: { level: string; pretty?: boolean; name?: 
   return pretty
     ? pino({
         ...pinoOptions,
-        transport: { target: 'pino-pretty', options: { colorize: true, destination: 2 } },
+        transport: { target: 'pino-pretty', options: { colorize: color, destination: 2 } },
       })
     : pino(pinoOptions, pino.destination({ fd: 2, sync: true }));
 }

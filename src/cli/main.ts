@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `mailer` command. Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import pg from 'pg';
 import { ConfigError, loadConfig } from '../config.ts';
@@ -46,8 +47,13 @@ function stacksWanted(): boolean {
   }
 }
 
+const { version } = JSON.parse(
+  readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+) as { version: string };
+
 const program = new Command('mailer')
   .description('PostgreSQL-backed weekly email campaigns for Amazon SES')
+  .version(version, '-V, --version', 'print the version (from package.json)')
   .showHelpAfterError()
   .exitOverride();
 

@@ -1,14 +1,18 @@
 // An operator's mistake or a missing server ends a command with one line on stderr that names
 // what and where (host:port, the port and the variable to change); the stack only at
-// LOG_LEVEL=debug.
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+// LOG_LEVEL=debug. Also: --version, NO_COLOR, and pretty logs only when stderr is a terminal.
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { stopEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { freePort } from '../../src/free-port.ts';
-import { runCli } from '../helpers/cli.ts';
+import { cliPath, runCli } from '../helpers/cli.ts';
+import { createEmptyDatabase } from '../helpers/db.ts';
+
+const ANSI = new RegExp(String.fromCharCode(27) + '\\[');
 
 function stderrLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
@@ -87,4 +91,50 @@ test('a taken EMBEDDED_PG_PORT is one line naming the port and the variable', as
     `mailer: embedded PostgreSQL: could not start on port ${port}: another program listens ` +
       'there; set EMBEDDED_PG_PORT to a free port, or stop that program',
   ]);
+});
+
+test('mailer --version prints the version from package.json', async (t) => {
+  const pkg = JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8'));
+  for (const flag of ['--version', '-V']) {
+    const result = await runCli([flag]);
+    t.is(result.code, 0);
+    t.is(result.stdout, `${pkg.version}\n`);
+  }
+});
+
+// `script` gives the command a terminal; stdout or stderr is sent elsewhere inside it.
+function inTerminal(command: string, env: Record<string, string>): string | undefined {
+  const probe = spawnSync('script', ['-qfec', 'true', '/dev/null']);
+  if (probe.status !== 0) return undefined;
+  const result = spawnSync('script', ['-qfec', command, '/dev/null'], {
+    env: { ...process.env, CI: '', LOG_LEVEL: 'info', ...env },
+    encoding: 'utf8',
+  });
+  return result.stdout;
+}
+
+test('logs are pretty when stderr is a terminal, coloured unless NO_COLOR is set', async (t) => {
+  const db = await createEmptyDatabase();
+  t.teardown(() => db.drop());
+  const dir = await mkdtemp(join(tmpdir(), 'mailer-tty-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const node = process.execPath;
+  // CI unset: pretty is for a person at a terminal, and CI machines set CI.
+  const env = { DATABASE_URL: db.url };
+  const coloured = inTerminal(`${node} ${cliPath} migrate > ${dir}/out`, env);
+  if (coloured === undefined) {
+    t.log('skipped: no `script` command to give the CLI a terminal');
+    t.pass();
+    return;
+  }
+  t.regex(coloured, /INFO.*database is up to date/);
+  t.regex(coloured, ANSI);
+  const plain = inTerminal(`${node} ${cliPath} migrate > ${dir}/out`, { ...env, NO_COLOR: '1' });
+  t.regex(plain ?? '', /INFO.*database is up to date/);
+  t.notRegex(plain ?? '', ANSI);
+  // stdout a terminal, stderr a file: JSON lines, as for a log shipper.
+  inTerminal(`${node} ${cliPath} migrate 2> ${dir}/err`, env);
+  const json = (await readFile(join(dir, 'err'), 'utf8')).trim().split('\n');
+  t.true(json.length > 0);
+  for (const line of json) t.notThrows(() => JSON.parse(line), line);
 });
