@@ -19,8 +19,15 @@ function heldBatches() {
   return { batches, run };
 }
 
-/** Answers every batch at once: each item becomes `answer:<item>`. */
-const answerAll = async (items: number[]) => items.map((i) => `answer:${i}`);
+/** Answers every batch at once (item i becomes `answer:i`), recording the batches in `calls`. */
+function answeredBatches() {
+  const calls: number[][] = [];
+  const run = async (items: number[]) => {
+    calls.push(items);
+    return items.map((i) => `answer:${i}`);
+  };
+  return { calls, run };
+}
 
 /** A few turns of the event loop: time for coalesce to send out what it holds. */
 async function settle(): Promise<void> {
@@ -28,41 +35,23 @@ async function settle(): Promise<void> {
 }
 
 test('a lone caller is run in a batch of its own and gets its answer', async (t) => {
-  const calls: number[][] = [];
-  const one = coalesce(
-    async (items: number[]) => {
-      calls.push(items);
-      return answerAll(items);
-    },
-    { maxBatch: 64, maxInFlight: 1 },
-  );
+  const { calls, run } = answeredBatches();
+  const one = coalesce(run, { maxBatch: 64, maxInFlight: 1 });
   t.is(await one(7), 'answer:7');
   t.deepEqual(calls, [[7]]);
 });
 
 test('callers in the same turn of the event loop share one batch, each with its own answer', async (t) => {
-  const calls: number[][] = [];
-  const one = coalesce(
-    async (items: number[]) => {
-      calls.push(items);
-      return answerAll(items);
-    },
-    { maxBatch: 64, maxInFlight: 1 },
-  );
+  const { calls, run } = answeredBatches();
+  const one = coalesce(run, { maxBatch: 64, maxInFlight: 1 });
   const answers = await Promise.all([one(3), one(1), one(2)]);
   t.deepEqual(answers, ['answer:3', 'answer:1', 'answer:2']);
   t.deepEqual(calls, [[3, 1, 2]], 'one batch, in the order the callers asked');
 });
 
 test('a batch holds at most maxBatch items; the rest go in the next batches', async (t) => {
-  const calls: number[][] = [];
-  const one = coalesce(
-    async (items: number[]) => {
-      calls.push(items);
-      return answerAll(items);
-    },
-    { maxBatch: 4, maxInFlight: 8 },
-  );
+  const { calls, run } = answeredBatches();
+  const one = coalesce(run, { maxBatch: 4, maxInFlight: 8 });
   const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => one(i)));
   t.deepEqual(
     answers,
@@ -129,10 +118,11 @@ test('a failed batch rejects each of its callers with its error, and no one else
 
 test('after a failed batch, the next callers are batched and answered as usual', async (t) => {
   let fail = true;
+  const { run } = answeredBatches();
   const one = coalesce(
     async (items: number[]) => {
       if (fail) throw new Error('down');
-      return answerAll(items);
+      return run(items);
     },
     { maxBatch: 64, maxInFlight: 1 },
   );
