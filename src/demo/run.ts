@@ -4,8 +4,9 @@
 // generated campaign sent end to end, one reader unsubscribing by one-click POST, then a report.
 import { type Config, loadConfig } from '../config.ts';
 import { recreateDatabase } from '../db/databases.ts';
+import { EmbeddedPostgresError } from '../db/embedded.ts';
 import { migrateDatabase } from '../db/migrate.ts';
-import { createPool, resolveDatabaseUrl } from '../db/pool.ts';
+import { createPool, describeConnectFailure, resolveDatabaseUrl } from '../db/pool.ts';
 import { freePort } from '../free-port.ts';
 import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
 import { createLogger } from '../logger.ts';
@@ -34,7 +35,16 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, timeoutMs 
   }
 }
 
-const databaseUrl = await demoDatabase();
+const databaseUrl = await demoDatabase().catch((error: unknown) => {
+  // An embedded server that cannot start (a taken port, a folder the `postgres` user cannot
+  // enter) or a DATABASE_URL that does not answer: one line that says why and what to do.
+  const line =
+    describeConnectFailure(error) ??
+    (error instanceof EmbeddedPostgresError ? error.message : undefined);
+  if (line === undefined) throw error;
+  process.stderr.write(`npm run demo: ${line}\n`);
+  process.exit(1);
+});
 await migrateDatabase(databaseUrl, logger);
 const port = await freePort();
 const publisher = createEventPublisher({

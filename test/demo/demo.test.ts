@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { stopEmbeddedPostgres } from '../../src/db/embedded.ts';
@@ -48,4 +48,36 @@ test('npm run demo sends a campaign end to end and reports bounces, complaints a
   t.is(report.emails_accepted_by_ses, 484);
   // How long it takes is a figure for the README, not an assertion (timing belongs in bench/).
   t.log(`demo took ${report.total_seconds} s`);
+});
+
+// As root the embedded server runs as `postgres`; a checkout under a folder only root may enter
+// (what `mktemp -d` gives) failed with `spawn initdb EACCES`. The demo says why and what to do.
+test('npm run demo as root under a folder postgres cannot enter says so in one line', async (t) => {
+  if (userInfo().uid !== 0) {
+    t.log('skipped: only root runs the embedded server as the `postgres` user');
+    t.pass();
+    return;
+  }
+  const env = { ...process.env };
+  delete env.DATABASE_URL;
+  const locked = await mkdtemp(join(tmpdir(), 'mailer-demo-locked-'));
+  t.teardown(() => rm(locked, { recursive: true, force: true }));
+  env.EMBEDDED_PG_DIR = join(locked, 'checkout', '.data', 'postgres');
+  env.EMBEDDED_PG_PORT = String(await freePort());
+  const root = join(import.meta.dirname, '..', '..');
+  const child = spawn(process.execPath, [join(root, 'src', 'demo', 'run.ts')], { env, cwd: root });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.is(code, 1);
+  t.deepEqual(
+    stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{')),
+    [
+      `npm run demo: embedded PostgreSQL: as root the server runs as the \`postgres\` user, ` +
+        `which cannot enter ${locked} (mode 0700, owner uid 0); run mailer as another user, let ` +
+        `it in (chmod o+x ${locked}), or set DATABASE_URL to a server of your own`,
+    ],
+  );
 });
