@@ -82,8 +82,8 @@ export function graphileLogFactory(
       const detailed = log.isLevelEnabled('debug');
       const fields = withoutKeys(compactMeta(meta, detailed), bound);
       // "Failed task ... with error 'x':" is followed by the stack; below debug the line ends
-      // at the message (the err field keeps its type and message).
-      const text = detailed ? message : (message.split('\n', 1)[0] ?? message);
+      // at the message (the error field keeps the error's message and code).
+      const text = detailed ? message : (message.split('\n', 1)[0] ?? message).replace(/:$/, '');
       if (level === 'error') log.error(fields, text);
       else if (level === 'warning') log.warn(fields, text);
       else if (level === 'info') log.info(fields, text);
