@@ -35,7 +35,12 @@ test('mailer start migrates an empty database, serves /healthz, works jobs and s
   });
   t.is(health.status, 200);
 
-  await createTemplate(db.pool, { week_of_month: 3, subject: 'Hi {{name}}', text: 'Hello' });
+  await createTemplate(db.pool, {
+    week_of_month: 3,
+    subject: 'Hi {{name}}',
+    html: null,
+    text: 'Hello',
+  });
   await createCustomer(db.pool, { email: 'one@example.com', name: 'One' });
   await createCustomer(db.pool, { email: 'two@example.com', name: 'Two' });
   await db.pool.query(

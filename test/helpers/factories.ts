@@ -18,7 +18,7 @@ export async function createCustomer(
   db: Db,
   overrides: Partial<{
     email: string;
-    name: string;
+    name: string | null;
     company: string;
     country: string;
     is_active: boolean;
@@ -29,7 +29,7 @@ export async function createCustomer(
      values ($1, $2, $3, $4, $5) returning *`,
     [
       overrides.email ?? `user-${randomBytes(6).toString('hex')}@example.com`,
-      overrides.name ?? 'Test Customer',
+      overrides.name === undefined ? 'Test Customer' : overrides.name,
       overrides.company ?? 'Acme',
       overrides.country ?? 'NL',
       overrides.is_active ?? true,
@@ -52,8 +52,9 @@ export async function createTemplate(
     week_of_month: number;
     version: number;
     subject: string;
-    html: string;
-    text: string;
+    /** null: no HTML part (likewise text). */
+    html: string | null;
+    text: string | null;
   }> = {},
 ): Promise<TemplateRow> {
   const provider = overrides.provider ?? 'internal';
@@ -74,9 +75,12 @@ export async function createTemplate(
       [
         template.template_id,
         overrides.subject ?? 'Hello {{name}}',
-        overrides.html ??
-          '<p>Hello {{name}} from {{company}}</p><a href="{{unsubscribe_url}}">unsubscribe</a>',
-        overrides.text ?? 'Hello {{name}}. Unsubscribe: {{unsubscribe_url}}',
+        overrides.html === undefined
+          ? '<p>Hello {{name}} from {{company}}</p><a href="{{unsubscribe_url}}">unsubscribe</a>'
+          : overrides.html,
+        overrides.text === undefined
+          ? 'Hello {{name}}. Unsubscribe: {{unsubscribe_url}}'
+          : overrides.text,
       ],
     );
   }
