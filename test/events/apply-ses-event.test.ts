@@ -1,6 +1,6 @@
 import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import {
   createRecipient,
   createSendingCampaign,
@@ -9,13 +9,7 @@ import {
 } from '../helpers/factories.ts';
 import { LIMITS, sesEvent, suppressionOf } from './helpers.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 const apply = (event: Record<string, unknown>) => applySesEvent(db.pool, event, LIMITS);
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import {
   createRecipient,
   createRecipients,
@@ -10,13 +10,7 @@ import {
 } from '../helpers/factories.ts';
 import { LIMITS, sesEvent } from './helpers.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 async function statusOf(campaignId: string): Promise<string | undefined> {
   const { rows } = await db.pool.query<{ status: string }>(

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 
 // The README's psql block, verbatim: the test runs what users will paste.
 const README_PSQL = (() => {
@@ -20,9 +20,8 @@ const IN_DOUBT_SENT = 'a4e5f6a7-0b1c-4d2e-8f30-415263748596';
 const IN_DOUBT_RESEND = 'b5f6a7b8-1c2d-4e3f-9041-526374859607';
 const PENDING = 'c6a7b8c9-2d3e-4f40-a152-637485960718';
 
-let db: TestDatabase;
+const db = databaseForFile();
 test.before(async () => {
-  db = await createTestDatabase();
   await db.pool.query(`
     insert into templates (template_id, provider, provider_template_name, week_of_month, version)
     values ('d7b8c9d0-3e4f-4051-b263-748596071829', 'ses', 'weekly-2', 2, 1);
@@ -43,9 +42,6 @@ test.before(async () => {
     "select graphile_worker.permanently_fail_jobs(array[$1::bigint], 'malformed payload')",
     [failed.rows[0]?.id],
   );
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 function hasPsql(): boolean {

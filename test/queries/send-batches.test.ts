@@ -3,7 +3,7 @@
 import test from 'ava';
 import type pg from 'pg';
 import { createSendBatches } from '../../src/queries/send-batches.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import {
   createRecipient,
   createSendingCampaign,
@@ -11,13 +11,7 @@ import {
   recipientRow,
 } from '../helpers/factories.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 type Query = { name: string; text: string; values: unknown[] };
 

@@ -8,7 +8,7 @@ import { loadConfig } from '../../src/config.ts';
 import { freePort } from '../../src/free-port.ts';
 import { checkSesAccount, checkSesAtStartup } from '../../src/ses/preflight.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createSesClient, rawRequest, startForTest } from '../ses-local/helpers.ts';
 
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:mailer-events';
@@ -18,13 +18,7 @@ const config = loadConfig({
   SNS_TOPIC_ARNS: TOPIC,
 });
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 function capturingLogger() {
   const lines: Array<{ level: number; msg: string; problem?: string }> = [];

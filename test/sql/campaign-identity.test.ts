@@ -4,17 +4,13 @@
 import test from 'ava';
 import pg from 'pg';
 import { weekOfMonth } from '../../src/queries/campaigns.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 test.before(async () => {
-  db = await createTestDatabase();
   for (const week of [1, 2, 3, 4]) await createTemplate(db.pool, { week_of_month: week });
   for (let i = 0; i < 3; i++) await createCustomer(db.pool);
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const generate = (week: number, date: string, force?: boolean) =>

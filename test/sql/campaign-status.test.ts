@@ -1,15 +1,9 @@
 // Campaign state changes refused with a message that names the state and what to do instead.
 import test from 'ava';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 // Each test its own template version: (week, version) is unique.
 let version = 0;

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { waitFor } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import {
   createCampaign,
   createRecipient,
@@ -10,13 +10,7 @@ import {
   createTemplate,
 } from '../helpers/factories.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 // Tests in this file run concurrently on one database: each gets its own template version.
 let version = 0;

@@ -8,7 +8,7 @@ import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
 import type { SesEventType } from '../../src/events/ses-event.ts';
 import { LIMITS, sesEvent } from '../events/helpers.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import {
   createCustomer,
   createRecipient,
@@ -17,13 +17,7 @@ import {
   recipientRow,
 } from '../helpers/factories.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 /** The customer as a recipient of `campaignId` in `status`, last attempted at `attemptAt`. */
 function recipient(

@@ -6,19 +6,15 @@ import test from 'ava';
 import pg from 'pg';
 import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { sesEvent } from '../events/helpers.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let processSesEvent: TaskRun;
 test.before(async () => {
-  db = await createTestDatabase();
   await createTemplate(db.pool, { week_of_month: 1 });
   processSesEvent = await taskRunner('process_ses_event', db.pool);
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const REASONS = ['manual', 'bounce_hard', 'unsubscribe', 'complaint'] as const;

@@ -1,15 +1,9 @@
 import test from 'ava';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 test('deletes tokens expired longer ago than the grace period, in batches, and keeps the rest', async (t) => {
   const template = await createTemplate(db.pool);

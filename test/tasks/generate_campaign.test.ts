@@ -3,22 +3,18 @@
 // the job once, for good, with generate_campaign's message; force is the operator's override.
 import test from 'ava';
 import { PermanentJobError } from '../../src/worker/define.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let task: TaskRun;
 test.before(async () => {
-  db = await createTestDatabase();
   task = await taskRunner('generate_campaign', db.pool, {
     PUBLIC_URL: 'https://mail.example.test',
   });
   await createTemplate(db.pool, { week_of_month: 2 });
   await createCustomer(db.pool);
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 async function campaigns(month: string): Promise<string[]> {

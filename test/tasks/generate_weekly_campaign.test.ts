@@ -2,22 +2,18 @@ import test from 'ava';
 import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { PermanentJobError } from '../../src/worker/define.ts';
 import { weekOfMonth } from '../../tasks/generate_weekly_campaign.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let task: TaskRun;
 test.before(async () => {
-  db = await createTestDatabase();
   task = await taskRunner('generate_weekly_campaign', db.pool);
   await createTemplate(db.pool, { week_of_month: 1 });
   await createTemplate(db.pool, { week_of_month: 2 });
   await createTemplate(db.pool, { week_of_month: 4 });
   for (let i = 0; i < 3; i++) await createCustomer(db.pool);
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const cron = (ts: string, backfilled = false) => ({ _cron: { ts, backfilled } });

@@ -2,22 +2,18 @@ import type { EventType } from '@aws-sdk/client-sesv2';
 import test, { type ExecutionContext } from 'ava';
 import { REQUIRED_EVENT_TYPES } from '../../src/ses/preflight-events.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 import { startForTest } from '../ses-local/helpers.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let campaignId: string;
 test.before(async () => {
-  db = await createTestDatabase();
   const template = await createTemplate(db.pool);
   campaignId = (
     await createCampaign(db.pool, { template_id: template.template_id, status: 'done' })
   ).campaign_id;
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 async function inDoubt(email: string, attemptAt: Date) {
