@@ -20,6 +20,7 @@ import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { JobHelpers } from 'graphile-worker';
 import { z } from 'zod';
 import { maskEmails } from '../src/logger.ts';
+import { campaignProgress } from '../src/queries/operations.ts';
 import { createSendBatches } from '../src/queries/send-batches.ts';
 import {
   autoPauseCampaign,
@@ -105,6 +106,16 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
   }
 
+  // The job that finishes a campaign logs it once, with its counts (one line per campaign).
+  async function finishIfComplete(campaignId: string): Promise<void> {
+    if (!(await finishCampaignIfComplete(pool, campaignId))) return;
+    const progress = await campaignProgress(pool, campaignId);
+    deps.logger.info(
+      { campaign_id: campaignId, recipients: progress?.recipients, counts: progress?.counts },
+      'campaign done',
+    );
+  }
+
   // After the outcome is recorded: logs what an operator must know (once per campaign pause),
   // and lets the failure-rate guard pause a campaign SES keeps refusing.
   async function afterOutcome(key: RecipientKey, outcome: SendOutcome, log: JobHelpers['logger']) {
@@ -184,7 +195,7 @@ export default function createSendRecipient(deps: TaskDeps) {
       } else {
         log.debug(`skipping ${key.customer_id} of ${key.campaign_id}: ${claim.outcome}`);
       }
-      await finishCampaignIfComplete(pool, key.campaign_id);
+      await finishIfComplete(key.campaign_id);
       return;
     }
     const attempt = claim.attempt_count;
@@ -204,6 +215,6 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
     if (recorded !== 'unchanged') await afterOutcome(key, outcome, log);
     // Only the last sends of a campaign ask whether it is done (see record_send_outcomes).
-    if (recorded !== 'recorded') await finishCampaignIfComplete(pool, key.campaign_id);
+    if (recorded !== 'recorded') await finishIfComplete(key.campaign_id);
   }
 }

@@ -64,6 +64,10 @@ test('a campaign logs the same few lines at the default level for 50 or 400 reci
   t.true(large.length <= 30, `${large.length} lines for 400 recipients`);
   t.true(Math.abs(large.length - small.length) <= 2, `${small.length} vs ${large.length} lines`);
   for (const line of large) t.notRegex(line, /Completed task/);
+  // The campaign's end is said once, with its counts.
+  const done = large.filter((line) => line.includes('campaign done'));
+  t.is(done.length, 1, large.join('\n'));
+  t.regex(done[0] ?? '', /"sent":400/);
 });
 
 test('no JSON log line repeats a key, at debug, through a whole campaign', async (t) => {
