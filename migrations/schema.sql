@@ -560,6 +560,29 @@ $$;
 COMMENT ON FUNCTION public.begin_customer_import() IS 'Creates (or empties) the session''s pg_temp.customer_import staging table. COPY into it (line, raw_email, name, company, country, is_active, csv_problem), analyze it, then call customer_import_summary(), apply_customer_import() and customer_import_problems() on the same connection.';
 
 --
+-- Name: campaign_accepted_since(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_accepted_since(p_campaign_id uuid, p_since timestamp with time zone) RETURNS TABLE(accepted bigint, last_accepted_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  -- Both read campaign_recipients_accepted_at_idx only (its predicate is repeated here): a range
+  -- scan of the window, and the last entry of the campaign's range.
+  select (select count(*) from public.campaign_recipients r
+           where r.campaign_id = p_campaign_id and r.updated_at > p_since
+             and r.recipient_status = 'sent' and r.ses_message_id is not null),
+         (select max(r.updated_at) from public.campaign_recipients r
+           where r.campaign_id = p_campaign_id
+             and r.recipient_status = 'sent' and r.ses_message_id is not null);
+$$;
+
+--
+-- Name: FUNCTION campaign_accepted_since(p_campaign_id uuid, p_since timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_accepted_since(p_campaign_id uuid, p_since timestamp with time zone) IS 'How many of the campaign''s sends SES accepted (recorded as sent with a message id) after p_since, and when the last one was: the live send rate, and whether sending has stalled.';
+
+--
 -- Name: campaign_progress(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -594,6 +617,111 @@ $$;
 --
 
 COMMENT ON FUNCTION public.campaign_progress(p_campaign_id uuid) IS 'Recipient counts per status, accepted (SES returned a message id), bounce and complaint rates (bounced or complained over accepted) and attempt times, for mailer campaign status. No row: no such campaign.';
+
+--
+-- Name: campaign_report(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_report(p_campaign_id uuid) RETURNS TABLE(campaign_id uuid, campaign_name text, status text, pause_reason text, generating boolean, created_at timestamp with time zone, started_at timestamp with time zone, last_attempt_at timestamp with time zone, finished_at timestamp with time zone, recipients bigint, pending bigint, sending bigint, sent bigint, in_doubt bigint, failed bigint, suppressed bigint, bounced bigint, complained bigint, unsubscribed bigint, accepted bigint, delivered bigint, opened bigint, clicked bigint, bounce_rate numeric, complaint_rate numeric)
+    LANGUAGE sql STABLE
+    AS $$
+  -- One pass over the campaign's recipients (a report runs once, not every two seconds), and the
+  -- events through email_events_op_campaign_idx. Started: the first send attempt still recorded
+  -- (a resend moves its recipient's); finished: when the campaign became done (its last update).
+  -- Delivered, opened and clicked count recipients with at least one such event, within the
+  -- events kept (EVENTS_RETENTION_DAYS).
+  with r as (
+    select count(*) as recipients,
+           count(*) filter (where x.recipient_status = 'pending') as pending,
+           count(*) filter (where x.recipient_status = 'sending') as sending,
+           count(*) filter (where x.recipient_status = 'sent') as sent,
+           count(*) filter (where x.recipient_status = 'in_doubt') as in_doubt,
+           count(*) filter (where x.recipient_status = 'failed') as failed,
+           count(*) filter (where x.recipient_status = 'suppressed') as suppressed,
+           count(*) filter (where x.recipient_status = 'bounced') as bounced,
+           count(*) filter (where x.recipient_status = 'complained') as complained,
+           count(*) filter (where x.recipient_status = 'unsubscribed') as unsubscribed,
+           count(*) filter (where x.ses_message_id is not null) as accepted,
+           min(x.last_attempt_at) as started_at, max(x.last_attempt_at) as last_attempt_at
+      from public.campaign_recipients x
+     where x.campaign_id = p_campaign_id
+  ), ev as (
+    select count(distinct e.customer_id) filter (where e.event_type = 'delivery') as delivered,
+           count(distinct e.customer_id) filter (where e.event_type = 'open') as opened,
+           count(distinct e.customer_id) filter (where e.event_type = 'click') as clicked
+      from public.email_events_op e
+     where e.campaign_id = p_campaign_id and e.event_type in ('delivery', 'open', 'click')
+  )
+  select c.campaign_id, c.campaign_name, c.status, c.pause_reason, c.generating, c.created_at,
+         r.started_at, r.last_attempt_at,
+         case when c.status = 'done' then c.updated_at end,
+         r.recipients, r.pending, r.sending, r.sent, r.in_doubt, r.failed, r.suppressed,
+         r.bounced, r.complained, r.unsubscribed, r.accepted, ev.delivered, ev.opened, ev.clicked,
+         round(r.bounced::numeric / nullif(r.accepted, 0), 6),
+         round(r.complained::numeric / nullif(r.accepted, 0), 6)
+    from public.campaigns c cross join r cross join ev
+   where c.campaign_id = p_campaign_id;
+$$;
+
+--
+-- Name: FUNCTION campaign_report(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_report(p_campaign_id uuid) IS 'A campaign''s report: start, last attempt and finish, recipients by status, delivered, opened and clicked from its SES events, bounce and complaint rates over accepted sends.';
+
+--
+-- Name: campaign_report_recipients(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_report_recipients(p_campaign_id uuid) RETURNS TABLE(customer_id uuid, email text, recipient_status text, last_error text, ses_message_id text, attempt_count integer, last_attempt_at timestamp with time zone, updated_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  select r.customer_id, r.email, r.recipient_status, r.last_error, r.ses_message_id,
+         r.attempt_count, r.last_attempt_at, r.updated_at
+    from public.campaign_recipients r
+   where r.campaign_id = p_campaign_id
+     and r.recipient_status in ('failed', 'bounced', 'complained', 'in_doubt')
+   order by array_position(array['failed', 'bounced', 'complained', 'in_doubt'], r.recipient_status),
+            r.email;
+$$;
+
+--
+-- Name: FUNCTION campaign_report_recipients(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_report_recipients(p_campaign_id uuid) IS 'The recipients of a campaign an operator acts on: failed, bounced, complained and in doubt, with the error or event that put them there.';
+
+--
+-- Name: campaign_send_errors(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.campaign_send_errors(p_campaign_id uuid) RETURNS TABLE(recipient_status text, kind text, recipients bigint, last_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+  -- last_error is "Name: message (HTTP n)" (src/ses/errors.ts errorMessage), "SES: Name: ..." for
+  -- an account error that paused the campaign, or a sentence of mailer's own (an expired claim).
+  -- The kind is the error's name; a bare Node "Error" is named by its system code (ECONNREFUSED).
+  select e.recipient_status, e.kind, count(*), max(e.updated_at)
+    from (select r.recipient_status, r.updated_at,
+                 case
+                   when n.name is null then left(r.last_error, 60)
+                   when n.name = 'Error' then coalesce(substring(r.last_error from '\m(E[A-Z]{4,})\M'), n.name)
+                   else n.name
+                 end as kind
+            from public.campaign_recipients r
+            cross join lateral (select substring(r.last_error
+                                                 from '^(?:SES: )?([A-Za-z][A-Za-z0-9_.]*): ') as name) n
+           where r.campaign_id = p_campaign_id and r.last_error is not null
+             and r.recipient_status in ('pending', 'failed', 'in_doubt')) e
+   group by e.recipient_status, e.kind
+   order by count(*) desc, e.recipient_status, e.kind;
+$$;
+
+--
+-- Name: FUNCTION campaign_send_errors(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.campaign_send_errors(p_campaign_id uuid) IS 'Unsettled recipients of a campaign by the error of their last send: failed (SES refused them), in_doubt, or pending (waiting after an outage or an account error), by error name.';
 
 --
 -- Name: check_campaign_identity(text, integer, date, boolean); Type: FUNCTION; Schema: public; Owner: -
@@ -956,6 +1084,24 @@ $$;
 COMMENT ON FUNCTION public.customer_import_summary(OUT rows_read bigint, OUT valid bigint, OUT invalid bigint, OUT duplicates bigint) IS 'Counts of the staged import: rows read, valid (to import), invalid, and duplicates of an earlier line.';
 
 --
+-- Name: customer_template_data(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.customer_template_data(p_customer_id uuid, p_unsubscribe_url text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    AS $$
+  select jsonb_build_object('name', c.name, 'company', c.company, 'country', c.country,
+                            'email', c.email, 'unsubscribe_url', p_unsubscribe_url)
+    from public.customers c where c.customer_id = p_customer_id;
+$$;
+
+--
+-- Name: FUNCTION customer_template_data(p_customer_id uuid, p_unsubscribe_url text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.customer_template_data(p_customer_id uuid, p_unsubscribe_url text) IS 'The template_data generate_campaign_chunk gives this customer (same keys), with the given unsubscribe URL; for previews and test sends.';
+
+--
 -- Name: deactivate_template(uuid); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -978,6 +1124,57 @@ $$;
 --
 
 COMMENT ON FUNCTION public.deactivate_template(p_template_id uuid) IS 'Takes a template version out of use for new campaigns.';
+
+--
+-- Name: delete_draft_campaign(uuid, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.delete_draft_campaign(p_campaign_id uuid, p_note text DEFAULT NULL::text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  v_campaign public.campaigns;
+  v_recipients integer;
+  v_tokens integer;
+begin
+  select * into v_campaign from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'delete_draft_campaign: no campaign %', p_campaign_id
+      using errcode = 'no_data_found';
+  end if;
+  if v_campaign.status <> 'draft' then
+    raise exception 'delete_draft_campaign: campaign % is %; only a draft can be deleted',
+      p_campaign_id, v_campaign.status
+      using errcode = 'check_violation',
+            hint = case when v_campaign.status in ('queued', 'sending')
+                        then 'it has started sending; pause it with pause_campaign instead'
+                        else 'a campaign that was queued keeps its recipients as the record of what went out'
+                   end;
+  end if;
+  if v_campaign.generating then
+    raise exception 'delete_draft_campaign: campaign % is still being generated; delete it once '
+      'generation is over', p_campaign_id using errcode = 'check_violation';
+  end if;
+  select count(*) into v_recipients from public.campaign_recipients where campaign_id = p_campaign_id;
+  select count(*) into v_tokens from public.unsubscribe_tokens where campaign_id = p_campaign_id;
+  perform graphile_worker.remove_job(public.scheduled_campaign_job_key(p_campaign_id));
+  perform public.record_operator_action('delete_campaign', null, p_campaign_id, null, p_note,
+    jsonb_build_object('campaign_id', p_campaign_id, 'campaign_name', v_campaign.campaign_name,
+                       'week_of_month', v_campaign.week_of_month,
+                       'generated_date', v_campaign.generated_date,
+                       'scheduled_at', v_campaign.scheduled_at,
+                       'recipients', v_recipients, 'tokens', v_tokens));
+  delete from public.campaigns where campaign_id = p_campaign_id;
+  return v_recipients;
+end;
+$$;
+
+--
+-- Name: FUNCTION delete_draft_campaign(p_campaign_id uuid, p_note text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.delete_draft_campaign(p_campaign_id uuid, p_note text) IS 'Deletes a draft campaign (not one still generating) with its recipients, unsubscribe tokens and scheduled job; returns how many recipients went. Refuses any other status. Recorded in operator_actions (the campaign id in details: the row''s campaign_id becomes null).';
 
 --
 -- Name: delete_exported_events(uuid[], text, text, bigint); Type: FUNCTION; Schema: public; Owner: -
@@ -2044,6 +2241,24 @@ $$;
 COMMENT ON FUNCTION public.record_sns_notifications(p_message_ids text[], p_topic_arns text[], p_envelopes json[]) IS 'Remembers each verified SNS Notification and enqueues one process_ses_event per new MessageId, in one statement for all the notifications that arrived together. Returns (ord, fresh) per input, ord 1-based; fresh is false for a MessageId seen before (or earlier in the same batch).';
 
 --
+-- Name: record_test_send(integer, uuid, text[], uuid, text[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_test_send(p_week integer, p_template_id uuid, p_to text[], p_customer_id uuid, p_message_ids text[]) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+  select public.record_operator_action('test_send', null, null, p_customer_id, null,
+    jsonb_build_object('week_of_month', p_week, 'template_id', p_template_id, 'to', p_to,
+                       'message_ids', p_message_ids));
+$$;
+
+--
+-- Name: FUNCTION record_test_send(p_week integer, p_template_id uuid, p_to text[], p_customer_id uuid, p_message_ids text[]); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_test_send(p_week integer, p_template_id uuid, p_to text[], p_customer_id uuid, p_message_ids text[]) IS 'Records a test send (mailer campaign test): the week, template, addresses and SES message ids, and the customer whose data it was rendered with (null: sample data).';
+
+--
 -- Name: release_dead_workers(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2446,6 +2661,67 @@ $$;
 COMMENT ON FUNCTION public.retry_job(p_job_id bigint) IS 'Runs a job again now with its attempts reset to 0 (a failed one, or one waiting out a retry backoff).';
 
 --
+-- Name: schedule_campaign(uuid, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  v_campaign public.campaigns;
+begin
+  if p_at is null then
+    raise exception 'schedule_campaign: a time is required' using errcode = 'invalid_parameter_value';
+  end if;
+  select * into v_campaign from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'schedule_campaign: no campaign %', p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_campaign.status <> 'draft' then
+    raise exception 'schedule_campaign: campaign % is %; only a draft can be scheduled',
+      p_campaign_id, v_campaign.status using errcode = 'check_violation';
+  end if;
+  if p_at <= now() then
+    raise exception 'schedule_campaign: % is in the past (now %)', p_at, now()
+      using errcode = 'invalid_parameter_value',
+            hint = 'queue it now with queue_campaign, or give a later time';
+  end if;
+  update public.campaigns set scheduled_at = p_at where campaign_id = p_campaign_id;
+  -- job_key_mode replace: scheduling again moves the one job to the new time.
+  perform graphile_worker.add_job('queue_scheduled_campaign',
+    json_build_object('campaign_id', p_campaign_id),
+    run_at => p_at, job_key => public.scheduled_campaign_job_key(p_campaign_id),
+    job_key_mode => 'replace');
+  perform public.record_operator_action('schedule_campaign', null, p_campaign_id, null, null,
+    jsonb_build_object('at', p_at, 'previous', v_campaign.scheduled_at));
+  return p_at;
+end;
+$$;
+
+--
+-- Name: FUNCTION schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone) IS 'Queues a draft campaign at p_at (a job keyed per campaign; scheduling again moves it). Refuses a time not in the future and a campaign that is not a draft. Recorded in operator_actions.';
+
+--
+-- Name: scheduled_campaign_job_key(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.scheduled_campaign_job_key(p_campaign_id uuid) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select 'queue_scheduled_campaign:' || p_campaign_id::text;
+$$;
+
+--
+-- Name: FUNCTION scheduled_campaign_job_key(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.scheduled_campaign_job_key(p_campaign_id uuid) IS 'The graphile-worker job key of a campaign''s scheduled queueing (one job per campaign).';
+
+--
 -- Name: ses_event_addresses(jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2598,6 +2874,43 @@ $$;
 --
 
 COMMENT ON FUNCTION public.set_campaign_status(p_campaign_id uuid, p_action text, p_from text[], p_to text) IS 'Shared body of queue/pause/resume_campaign: moves a campaign from one of p_from to p_to and records it.';
+
+--
+-- Name: start_scheduled_campaign(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.start_scheduled_campaign(p_campaign_id uuid, OUT status text, OUT scheduled_at timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_campaign public.campaigns;
+begin
+  select * into v_campaign from public.campaigns c where c.campaign_id = p_campaign_id for update;
+  if not found then
+    status := 'missing';
+    return;
+  end if;
+  status := v_campaign.status;
+  scheduled_at := v_campaign.scheduled_at;
+  if v_campaign.status <> 'draft' or v_campaign.scheduled_at is null then
+    return;
+  end if;
+  if v_campaign.scheduled_at > now() then
+    perform graphile_worker.add_job('queue_scheduled_campaign',
+      json_build_object('campaign_id', p_campaign_id), run_at => v_campaign.scheduled_at,
+      job_key => public.scheduled_campaign_job_key(p_campaign_id), job_key_mode => 'replace');
+    return;
+  end if;
+  status := public.set_campaign_status(p_campaign_id, 'queue_campaign', array['draft'], 'queued');
+  scheduled_at := null;
+end;
+$$;
+
+--
+-- Name: FUNCTION start_scheduled_campaign(p_campaign_id uuid, OUT status text, OUT scheduled_at timestamp with time zone); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.start_scheduled_campaign(p_campaign_id uuid, OUT status text, OUT scheduled_at timestamp with time zone) IS 'Queues a scheduled draft whose time has come (as queue_campaign does, recorded as queue_campaign); returns the campaign''s status and remaining schedule (status missing when it is gone).';
 
 --
 -- Name: suppress_email(text, text, text); Type: FUNCTION; Schema: public; Owner: -
@@ -2842,6 +3155,28 @@ $$;
 COMMENT ON FUNCTION public.tg_campaigns__enqueue_sends() IS 'On entering queued: feeds the first batch of send jobs in the same transaction (feed_campaign_sends) and leaves the rest to the campaign''s feed_campaign job.';
 
 --
+-- Name: tg_campaigns__leave_schedule(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.tg_campaigns__leave_schedule() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+begin
+  if new.status <> 'draft' and old.scheduled_at is not null then
+    new.scheduled_at := null;
+    perform graphile_worker.remove_job(public.scheduled_campaign_job_key(new.campaign_id));
+  end if;
+  return new;
+end;
+$$;
+
+--
+-- Name: FUNCTION tg_campaigns__leave_schedule(); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.tg_campaigns__leave_schedule() IS 'A campaign leaving draft (queued by hand or at its time) forgets its schedule and its job.';
+
+--
 -- Name: tg_suppression_list__keep_strongest(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2909,6 +3244,38 @@ $$;
 --
 
 COMMENT ON FUNCTION public.tg_suppression_list__suppress_pending() IS 'A new suppression stops the address''s still-pending recipients in every campaign.';
+
+--
+-- Name: unschedule_campaign(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.unschedule_campaign(p_campaign_id uuid) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  v_at timestamptz;
+begin
+  select scheduled_at into v_at from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'unschedule_campaign: no campaign %', p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_at is null then
+    return false; -- not scheduled: nothing to do, nothing to record
+  end if;
+  update public.campaigns set scheduled_at = null where campaign_id = p_campaign_id;
+  perform graphile_worker.remove_job(public.scheduled_campaign_job_key(p_campaign_id));
+  perform public.record_operator_action('unschedule_campaign', null, p_campaign_id, null, null,
+    jsonb_build_object('was', v_at));
+  return true;
+end;
+$$;
+
+--
+-- Name: FUNCTION unschedule_campaign(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.unschedule_campaign(p_campaign_id uuid) IS 'Cancels a draft''s schedule and removes its job (it stays a draft). False when it had none.';
 
 --
 -- Name: unsubscribe_by_token(uuid, text); Type: FUNCTION; Schema: public; Owner: -
@@ -3217,7 +3584,9 @@ CREATE TABLE public.campaigns (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     pause_reason text,
     generating boolean DEFAULT false NOT NULL,
+    scheduled_at timestamp with time zone,
     CONSTRAINT campaigns_pause_reason_only_when_paused CHECK (((pause_reason IS NULL) OR (status = 'paused'::text))),
+    CONSTRAINT campaigns_scheduled_only_when_draft CHECK (((scheduled_at IS NULL) OR (status = 'draft'::text))),
     CONSTRAINT campaigns_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'queued'::text, 'sending'::text, 'done'::text, 'paused'::text]))),
     CONSTRAINT campaigns_week_of_month_check CHECK (((week_of_month >= 1) AND (week_of_month <= 4)))
 );
@@ -3287,6 +3656,12 @@ COMMENT ON COLUMN public.campaigns.pause_reason IS 'Why the campaign is paused: 
 --
 
 COMMENT ON COLUMN public.campaigns.generating IS 'True while generation is still adding recipients (in chunks, in customer_id order); such a campaign may send but is never done.';
+
+--
+-- Name: COLUMN campaigns.scheduled_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaigns.scheduled_at IS 'When a draft is to be queued (schedule_campaign; the queue_scheduled_campaign job, key queue_scheduled_campaign:<campaign_id>, runs then); null when not scheduled. Only a draft has one: leaving draft clears it.';
 
 --
 -- Name: customers; Type: TABLE; Schema: public; Owner: -
@@ -3522,7 +3897,7 @@ CREATE TABLE public.operator_actions (
     db_user text DEFAULT SESSION_USER NOT NULL,
     application_name text DEFAULT COALESCE(current_setting('application_name'::text, true), ''::text) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'auto_resend'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text])))
+    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text, 'schedule_campaign'::text, 'unschedule_campaign'::text, 'delete_campaign'::text, 'test_send'::text])))
 );
 
 --
@@ -4012,6 +4387,18 @@ ALTER TABLE ONLY public.worker_processes
     ADD CONSTRAINT worker_processes_pkey PRIMARY KEY (process_id);
 
 --
+-- Name: campaign_recipients_accepted_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaign_recipients_accepted_at_idx ON public.campaign_recipients USING btree (campaign_id, updated_at) WHERE ((recipient_status = 'sent'::text) AND (ses_message_id IS NOT NULL));
+
+--
+-- Name: INDEX campaign_recipients_accepted_at_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.campaign_recipients_accepted_at_idx IS 'Sent recipients of a campaign by the time their SES acceptance was recorded: the live send rate.';
+
+--
 -- Name: campaign_recipients_customer_id_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4046,6 +4433,18 @@ CREATE INDEX campaign_recipients_pending_idx ON public.campaign_recipients USING
 --
 
 COMMENT ON INDEX public.campaign_recipients_pending_idx IS 'Pending recipients per campaign in customer_id order: jobs are enqueued forwards, the "anything pending?" probe reads it backwards.';
+
+--
+-- Name: campaign_recipients_send_errors_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaign_recipients_send_errors_idx ON public.campaign_recipients USING btree (campaign_id) WHERE ((last_error IS NOT NULL) AND (recipient_status = ANY (ARRAY['pending'::text, 'failed'::text, 'in_doubt'::text])));
+
+--
+-- Name: INDEX campaign_recipients_send_errors_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.campaign_recipients_send_errors_idx IS 'Unsettled recipients with an error from their last send: SES errors by kind in campaign status.';
 
 --
 -- Name: campaign_recipients_sending_idx; Type: INDEX; Schema: public; Owner: -
@@ -4216,6 +4615,12 @@ CREATE TRIGGER _200_timestamps_insert BEFORE INSERT ON public.template_contents 
 CREATE TRIGGER _300_check_transition BEFORE UPDATE OF status ON public.campaigns FOR EACH ROW EXECUTE FUNCTION public.tg_campaigns__check_transition();
 
 --
+-- Name: campaigns _310_leave_schedule; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER _310_leave_schedule BEFORE UPDATE OF status ON public.campaigns FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (old.scheduled_at IS NOT NULL))) EXECUTE FUNCTION public.tg_campaigns__leave_schedule();
+
+--
 -- Name: campaigns _500_dequeue_sends; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -4317,6 +4722,13 @@ GRANT SELECT ON TABLE public.templates TO mailer_app;
 GRANT INSERT,DELETE,UPDATE ON TABLE public.templates TO mailer_operator;
 
 --
+-- Name: FUNCTION delete_draft_campaign(p_campaign_id uuid, p_note text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.delete_draft_campaign(p_campaign_id uuid, p_note text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.delete_draft_campaign(p_campaign_id uuid, p_note text) TO mailer_operator;
+
+--
 -- Name: FUNCTION enqueue_generate_campaign(p_week integer, p_date date, p_send boolean, p_force boolean); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4387,6 +4799,13 @@ REVOKE ALL ON FUNCTION public.retry_job(p_job_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.retry_job(p_job_id bigint) TO mailer_operator;
 
 --
+-- Name: FUNCTION schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.schedule_campaign(p_campaign_id uuid, p_at timestamp with time zone) TO mailer_operator;
+
+--
 -- Name: FUNCTION suppress_email(p_email text, p_reason text, p_note text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4399,6 +4818,13 @@ GRANT ALL ON FUNCTION public.suppress_email(p_email text, p_reason text, p_note 
 
 REVOKE ALL ON FUNCTION public.tg_suppression_list__keep_strongest() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.tg_suppression_list__keep_strongest() TO mailer_operator;
+
+--
+-- Name: FUNCTION unschedule_campaign(p_campaign_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.unschedule_campaign(p_campaign_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.unschedule_campaign(p_campaign_id uuid) TO mailer_operator;
 
 --
 -- Name: FUNCTION unsuppress_email(p_email text, p_note text, p_force boolean); Type: ACL; Schema: public; Owner: -
