@@ -12,7 +12,7 @@ import { createSesClient } from '../../src/ses/client.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { newProcessId, startWorker } from '../../src/worker/runner.ts';
 import { waitFor } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { PUBLIC_URL, testLogger } from '../http/helpers.ts';
 
 // The README's psql block, verbatim: the test runs what users will paste.
@@ -29,9 +29,8 @@ const IN_DOUBT_RESEND = 'b5f6a7b8-1c2d-4e3f-9041-526374859607';
 const PENDING = 'c6a7b8c9-2d3e-4f40-a152-637485960718';
 const TEMPLATE = 'd7b8c9d0-3e4f-4051-b263-748596071829';
 
-let db: TestDatabase;
+const db = databaseForFile();
 test.before(async () => {
-  db = await createTestDatabase();
   // An older, finished campaign first: the block must pick the newest one by itself.
   await db.pool.query(`
     insert into templates (template_id, provider, provider_template_name, week_of_month, version)
@@ -79,9 +78,6 @@ test.before(async () => {
        'send_recipient: SendEmail failed: connect ECONNREFUSED 10.0.0.9:443')`,
     [failed.rows[1]?.id],
   );
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 function hasPsql(): boolean {
