@@ -59,6 +59,10 @@ const config: Config = loadConfig({
   // The local endpoint has no sending limit; pacing is shown by the tests and benchmarks.
   SES_MAX_SEND_RATE: '0',
   SES_CONFIGURATION_SET: 'mailer-demo',
+  // The simulator's complaint address makes 1 complaint in ~480 sends, above SES's 0.1% review
+  // level: whether the reputation guard pauses would depend on when the complaint arrives. The
+  // demo shows the loop end to end; the guard is shown by its tests and the README's ses-local.
+  REPUTATION_MIN_SENT: '1000',
   PUBLIC_URL: `http://127.0.0.1:${port}`,
   PORT: String(port),
   SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
