@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config.ts';
 import { EmbeddedPostgresError } from '../db/embedded.ts';
 import { describeConnectFailure } from '../db/pool.ts';
 import { registerCampaign } from './commands/campaign.ts';
+import { registerConsole } from './commands/console.ts';
 import { registerCustomers } from './commands/customers.ts';
 import { registerDoubt } from './commands/doubt.ts';
 import { registerJobs } from './commands/jobs.ts';
@@ -69,6 +70,7 @@ registerCampaign(program);
 registerSuppress(program);
 registerJobs(program);
 registerDoubt(program);
+registerConsole(program);
 
 try {
   await program.parseAsync(process.argv);
