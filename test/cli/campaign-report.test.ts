@@ -4,18 +4,13 @@
 // endpoint itself accepted.
 import test from 'ava';
 import { reportCsv } from '../../src/cli/commands/campaign-report.ts';
-import { loadConfig } from '../../src/config.ts';
-import { createPool } from '../../src/db/pool.ts';
 import { applySesEvent } from '../../src/events/queries.ts';
-import { createSesClient } from '../../src/ses/client.ts';
-import { createEventPublisher, LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
-import { newProcessId, startWorker } from '../../src/worker/runner.ts';
-import { sesEvent } from '../events/helpers.ts';
+import { sesEvent, startEventWebhook } from '../events/helpers.ts';
 import { runCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
-import { PUBLIC_URL, startServer, testLogger } from '../http/helpers.ts';
+import { startWorkerInProcess } from '../helpers/worker.ts';
 
 const READERS = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'].map((r) => `${r}@example.com`);
 const BOUNCE = 'bounce@simulator.amazonses.com';
@@ -48,37 +43,13 @@ test('a sent campaign’s report matches the database and the local SES’s own 
   await db.pool.query("select suppress_email($1, 'manual', 'left the company')", [SUPPRESSED]);
   await createTemplate(db.pool, { week_of_month: 1 });
 
-  const http = await startServer(db.pool, {
-    SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
-    SNS_TRUST_LOCAL_CERT: 'true',
-  });
-  const publisher = createEventPublisher({
-    webhookUrl: `${http.url}/webhooks/ses`,
-    logger: testLogger,
-  });
+  const publisher = await startEventWebhook(t, db.pool);
   const ses = await startLocalSes({
     onSend: publisher.publish,
     faults: { rejectAddresses: [REJECTED] },
   });
-  const config = loadConfig({ SES_MAX_SEND_RATE: '0', PUBLIC_URL, SES_ENDPOINT: ses.url });
-  const client = createSesClient(config, ses.url);
-  const processId = newProcessId();
-  const pool = createPool(db.url, testLogger, { applicationName: processId });
-  const worker = await startWorker({
-    config,
-    logger: testLogger,
-    pool,
-    processId,
-    ses: client,
-    crontab: false,
-  });
-  t.teardown(async () => {
-    await worker.stop();
-    await pool.end();
-    client.destroy();
-    await ses.close();
-    await http.close();
-  });
+  t.teardown(() => ses.close());
+  const config = await startWorkerInProcess(t, db.url, ses.url);
 
   await db.pool.query(
     `select graphile_worker.add_job('generate_campaign',

@@ -2,16 +2,12 @@
 // local SES endpoint; its event publisher posts signed SNS notifications to the HTTP webhook;
 // process_ses_event applies them; next week's campaign skips whoever bounced or complained.
 import test from 'ava';
-import { loadConfig } from '../../src/config.ts';
-import { createPool } from '../../src/db/pool.ts';
-import { createSesClient } from '../../src/ses/client.ts';
-import { createEventPublisher, LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
-import { newProcessId, startWorker } from '../../src/worker/runner.ts';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { PUBLIC_URL, startServer, testLogger } from '../http/helpers.ts';
+import { startWorkerInProcess } from '../helpers/worker.ts';
+import { startEventWebhook } from './helpers.ts';
 
 const SIMULATOR = ['success', 'bounce', 'complaint', 'suppressionlist'].map(
   (box) => `${box}@simulator.amazonses.com`,
@@ -25,34 +21,10 @@ test('bounce and complaint addresses end suppressed and are skipped by next week
   await createTemplate(db.pool, { week_of_month: 1 });
   await createTemplate(db.pool, { week_of_month: 2 });
 
-  const http = await startServer(db.pool, {
-    SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
-    SNS_TRUST_LOCAL_CERT: 'true',
-  });
-  const publisher = createEventPublisher({
-    webhookUrl: `${http.url}/webhooks/ses`,
-    logger: testLogger,
-  });
+  const publisher = await startEventWebhook(t, db.pool);
   const ses = await startLocalSes({ onSend: publisher.publish });
-  const config = loadConfig({ SES_MAX_SEND_RATE: '0', PUBLIC_URL, SES_ENDPOINT: ses.url });
-  const client = createSesClient(config, ses.url);
-  const processId = newProcessId();
-  const pool = createPool(db.url, testLogger, { applicationName: processId });
-  const worker = await startWorker({
-    config,
-    logger: testLogger,
-    pool,
-    processId,
-    ses: client,
-    crontab: false,
-  });
-  t.teardown(async () => {
-    await worker.stop();
-    await pool.end();
-    client.destroy();
-    await ses.close();
-    await http.close();
-  });
+  t.teardown(() => ses.close());
+  await startWorkerInProcess(t, db.url, ses.url);
 
   async function runCampaign(week: number, date: string): Promise<string> {
     await db.pool.query(

@@ -1,7 +1,14 @@
 // SES events as SES formats them (from the AWS "Examples of event data" pages), about recipients
 // made by test/helpers/factories.ts, and what applying them leaves behind.
+import type { ExecutionContext } from 'ava';
 import type pg from 'pg';
 import type { SesEventType } from '../../src/events/ses-event.ts';
+import {
+  createEventPublisher,
+  type EventPublisher,
+  LOCAL_TOPIC_ARN,
+} from '../../src/ses-local/event-publisher.ts';
+import { startServer, testLogger } from '../http/helpers.ts';
 
 type Db = pg.Pool | pg.PoolClient;
 
@@ -162,3 +169,20 @@ export async function suppressionOf(db: Db, email: string) {
 }
 
 export const LIMITS = { maxBounceRate: 0.04, maxComplaintRate: 0.0008, minSent: 100 };
+
+/**
+ * The HTTP webhook on `pool`, trusting the local SNS signer, and a publisher posting the local
+ * SES's events to it (pass `publisher.publish` as the endpoint's onSend). The server closes when
+ * the test ends, after whatever the test starts later.
+ */
+export async function startEventWebhook(
+  t: ExecutionContext,
+  pool: pg.Pool,
+): Promise<EventPublisher> {
+  const http = await startServer(pool, {
+    SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
+    SNS_TRUST_LOCAL_CERT: 'true',
+  });
+  t.teardown(() => http.close());
+  return createEventPublisher({ webhookUrl: `${http.url}/webhooks/ses`, logger: testLogger });
+}

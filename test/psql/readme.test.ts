@@ -6,14 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
-import { loadConfig } from '../../src/config.ts';
-import { createPool } from '../../src/db/pool.ts';
-import { createSesClient } from '../../src/ses/client.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
-import { newProcessId, startWorker } from '../../src/worker/runner.ts';
 import { waitFor } from '../helpers/cli.ts';
 import { databaseForFile } from '../helpers/db.ts';
-import { PUBLIC_URL, testLogger } from '../http/helpers.ts';
+import { startWorkerInProcess } from '../helpers/worker.ts';
 
 // The README's psql block, verbatim: the test runs what users will paste.
 const README_PSQL = (() => {
@@ -221,24 +217,8 @@ test('the README psql block pastes without an error, a failed job or a draft lef
 
   // Then a worker runs every job the block left: none fails, both campaigns end done.
   const ses = await startLocalSes();
-  const config = loadConfig({ SES_MAX_SEND_RATE: '0', PUBLIC_URL, SES_ENDPOINT: ses.url });
-  const client = createSesClient(config, ses.url);
-  const processId = newProcessId();
-  const pool = createPool(db.url, testLogger, { applicationName: processId });
-  const worker = await startWorker({
-    config,
-    logger: testLogger,
-    pool,
-    processId,
-    ses: client,
-    crontab: false,
-  });
-  t.teardown(async () => {
-    await worker.stop();
-    await pool.end();
-    client.destroy();
-    await ses.close();
-  });
+  t.teardown(() => ses.close());
+  await startWorkerInProcess(t, db.url, ses.url);
   await waitFor(
     async () =>
       (
