@@ -1,16 +1,10 @@
 // `campaign list`: a row adds up to its recipients, and --status takes only a campaign status.
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
 

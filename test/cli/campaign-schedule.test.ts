@@ -3,18 +3,14 @@
 // can be deleted with its recipients and tokens; each act is in operator_actions.
 import test from 'ava';
 import { runCli, waitFor } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { startPipeline } from '../pipeline/harness.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 test.before(async () => {
-  db = await createTestDatabase();
   for (const week of [1, 2, 3, 4]) await createTemplate(db.pool, { week_of_month: week });
   for (let i = 0; i < 3; i++) await createCustomer(db.pool);
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const env = () => ({

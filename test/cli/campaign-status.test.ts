@@ -3,17 +3,13 @@
 import test from 'ava';
 import { describeStatus, estimate } from '../../src/cli/commands/campaign-status.ts';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let templateId: string;
 test.before(async () => {
-  db = await createTestDatabase();
   templateId = (await createTemplate(db.pool, { week_of_month: 1 })).template_id;
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const env = (extra: Record<string, string> = {}) => ({
@@ -174,23 +170,45 @@ test('the rate counts the accepted sends of the last 30 s only', async (t) => {
   );
 });
 
-test('the ETA divides what is left by the observed rate, or by the pacing rate when lower', (t) => {
-  const now = new Date('2031-02-01T10:00:00Z');
-  const progress = {
+// A sending campaign's progress at NOW as campaign status reads it (every sent one accepted), for
+// the estimate() tests: the first attempt sinceMs before NOW, lastMinute attempts in the last minute.
+const NOW = new Date('2031-02-01T10:00:00Z');
+function sendingProgress(p: {
+  pending: number;
+  sent: number;
+  sinceMs: number;
+  lastMinute: number;
+}) {
+  return {
     campaign_id: 'c',
     campaign_name: 'n',
     status: 'sending',
     pause_reason: null,
-    recipients: 510,
-    counts: { pending: 120, sent: 390 },
-    accepted: 390,
+    recipients: p.pending + p.sent,
+    counts: { pending: p.pending, sent: p.sent },
+    accepted: p.sent,
     bounce_rate: 0,
     complaint_rate: 0,
-    first_attempt_at: new Date(now.getTime() - 600_000),
-    last_attempt_at: now,
-    attempts_last_minute: 90,
+    first_attempt_at: new Date(NOW.getTime() - p.sinceMs),
+    last_attempt_at: NOW,
+    attempts_last_minute: p.lastMinute,
   };
-  const live = { now, updated_at: now, accepted_recently: 90, last_accepted_at: now, errors: [] };
+}
+
+// What SES accepted at NOW: how many in the window, the last one `lastAgoS` seconds before.
+function acceptedAtNow(acceptedRecently: number, lastAgoS = 0) {
+  return {
+    now: NOW,
+    updated_at: NOW,
+    accepted_recently: acceptedRecently,
+    last_accepted_at: new Date(NOW.getTime() - lastAgoS * 1000),
+    errors: [],
+  };
+}
+
+test('the ETA divides what is left by the observed rate, or by the pacing rate when lower', (t) => {
+  const progress = sendingProgress({ pending: 120, sent: 390, sinceMs: 600_000, lastMinute: 90 });
+  const live = acceptedAtNow(90);
   t.is(estimate(progress, live, 30, undefined).eta_seconds, 40);
   const paced = estimate(progress, live, 30, 2);
   t.is(paced.eta_seconds, 60, 'min(observed 3/s, pacing 2/s)');
@@ -201,22 +219,8 @@ test('the ETA divides what is left by the observed rate, or by the pacing rate w
 });
 
 test('a campaign that started 5 s ago is measured over those 5 s, not the whole window', (t) => {
-  const now = new Date('2031-02-01T10:00:00Z');
-  const progress = {
-    campaign_id: 'c',
-    campaign_name: 'n',
-    status: 'sending',
-    pause_reason: null,
-    recipients: 110,
-    counts: { pending: 100, sent: 10 },
-    accepted: 10,
-    bounce_rate: 0,
-    complaint_rate: 0,
-    first_attempt_at: new Date(now.getTime() - 5000),
-    last_attempt_at: now,
-    attempts_last_minute: 10,
-  };
-  const live = { now, updated_at: now, accepted_recently: 10, last_accepted_at: now, errors: [] };
+  const progress = sendingProgress({ pending: 100, sent: 10, sinceMs: 5000, lastMinute: 10 });
+  const live = acceptedAtNow(10);
   const e = estimate(progress, live, 30, undefined);
   t.is(e.rate_per_second, 2);
   t.is(e.eta_seconds, 50);
@@ -226,41 +230,14 @@ test('a campaign that started 5 s ago is measured over those 5 s, not the whole 
 });
 
 test('sends that stopped being accepted 15 s ago give no ETA, though the window still has some', (t) => {
-  const now = new Date('2031-02-01T10:00:00Z');
-  const progress = {
-    campaign_id: 'c',
-    campaign_name: 'n',
-    status: 'sending',
-    pause_reason: null,
-    recipients: 1000,
-    counts: { pending: 900, sent: 100 },
-    accepted: 100,
-    bounce_rate: 0,
-    complaint_rate: 0,
-    first_attempt_at: new Date(now.getTime() - 600_000),
-    last_attempt_at: now,
-    attempts_last_minute: 300,
-  };
-  const ago = (s: number) => new Date(now.getTime() - s * 1000);
-  const outage = {
-    now,
-    updated_at: now,
-    accepted_recently: 30,
-    last_accepted_at: ago(15),
-    errors: [],
-  };
+  const progress = sendingProgress({ pending: 900, sent: 100, sinceMs: 600_000, lastMinute: 300 });
+  const outage = acceptedAtNow(30, 15);
   const e = estimate(progress, outage, 30, undefined);
   t.is(e.rate_per_second, 1);
   t.is(e.eta_seconds, null);
   t.is(e.stalled_seconds, 15);
   // Paced at 0.1/s, 20 s between two sends is the pace, not a stall (three sends' time: 30 s).
-  const slow = {
-    now,
-    updated_at: now,
-    accepted_recently: 3,
-    last_accepted_at: ago(20),
-    errors: [],
-  };
+  const slow = acceptedAtNow(3, 20);
   const paced = estimate(progress, slow, 30, 0.1);
   t.is(paced.stalled_seconds, null);
   t.is(paced.eta_seconds, 9000);

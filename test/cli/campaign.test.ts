@@ -1,19 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { runCli, startCli, waitFor } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 test.before(async () => {
-  db = await createTestDatabase();
   await createTemplate(db.pool, { week_of_month: 1 });
   await createTemplate(db.pool, { week_of_month: 2 });
   for (let i = 0; i < 4; i++) await createCustomer(db.pool);
   await createCustomer(db.pool, { is_active: false });
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 // A public https PUBLIC_URL: without a local SES, generation refuses a localhost one.

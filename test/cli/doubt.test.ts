@@ -1,19 +1,15 @@
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
 
-let db: TestDatabase;
+const db = databaseForFile();
 let campaignId: string;
 test.before(async () => {
-  db = await createTestDatabase();
   const template = await createTemplate(db.pool);
   campaignId = (
     await createCampaign(db.pool, { template_id: template.template_id, status: 'sending' })
   ).campaign_id;
-});
-test.after.always(async () => {
-  await db?.drop();
 });
 
 const env = (extra: Record<string, string> = {}) => ({

@@ -1,14 +1,8 @@
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 
-let db: TestDatabase;
-test.before(async () => {
-  db = await createTestDatabase();
-});
-test.after.always(async () => {
-  await db?.drop();
-});
+const db = databaseForFile();
 
 const env = () => ({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
 
