@@ -2,7 +2,7 @@
 // many recipients it has (per-job lines are debug); JSON lines never repeat a key; a worker
 // stopped by SIGTERM says so at info and nothing at error.
 import test, { type ExecutionContext } from 'ava';
-import { runCli, startCli, waitFor } from '../helpers/cli.ts';
+import { runCli, startWorkerCli, waitForWorkerRegistration } from '../helpers/cli.ts';
 import { createEmptyDatabase, createTestDatabase } from '../helpers/db.ts';
 import { generate, seedCustomers, startPipeline, waitForDone } from '../pipeline/harness.ts';
 
@@ -100,18 +100,12 @@ test('no JSON log line of mailer migrate repeats a key', async (t) => {
 test('SIGTERM to an idle worker stops it with exit 0 and nothing at error level', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const worker = startCli(['worker'], {
+  const worker = startWorkerCli(t, {
     DATABASE_URL: db.url,
     SES_ENDPOINT: 'local',
     LOG_LEVEL: 'info',
   });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
-  await waitFor(
-    async () => ((await db.pool.query('select 1 from public.worker_processes')).rowCount ?? 0) > 0,
-    { what: 'worker registration' },
-  );
+  await waitForWorkerRegistration(db.pool);
   // Idle: past a poll or two of both runners.
   await new Promise((r) => setTimeout(r, 3_000));
   worker.child.kill('SIGTERM');

@@ -5,24 +5,17 @@ import test from 'ava';
 import { LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
 import { LOCAL_SIGNING_CERT_URL, loadLocalSigningKeys } from '../../src/sns/local-signing.ts';
 import { signSnsEnvelope } from '../../src/sns/sign.ts';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { startServeCli } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 test('a webhook request blocked in the database gets 503 after HTTP_DB_TIMEOUT_MS, then 200', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const serve = startCli(['serve', '--port', '0', '--host', '127.0.0.1'], {
+  const { url } = await startServeCli(t, {
     DATABASE_URL: db.url,
     SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
     SNS_TRUST_LOCAL_CERT: 'true',
     HTTP_DB_TIMEOUT_MS: '700',
-  });
-  t.teardown(async () => {
-    serve.child.kill('SIGKILL');
-    await serve.exited;
-  });
-  const url = await waitFor(async () => /"url":"(http:[^"]+)"/.exec(serve.output())?.[1], {
-    what: 'mailer serve listening',
   });
   const { privateKeyPem } = await loadLocalSigningKeys();
   const body = JSON.stringify(

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { NO_SES_ENV, startWorkerCli, waitFor, waitForWorkerRegistration } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
@@ -9,18 +9,9 @@ test('mailer worker runs a job added from psql and stops cleanly on SIGTERM', as
   await createTemplate(db.pool, { week_of_month: 2 });
   for (let i = 0; i < 3; i++) await createCustomer(db.pool);
 
-  const worker = startCli(['worker'], {
-    DATABASE_URL: db.url,
-    SES_ENDPOINT: 'http://127.0.0.1:9', // generate_campaign with send=false never calls SES
-    SES_MAX_SEND_RATE: '0',
-  });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
-  await waitFor(
-    async () => ((await db.pool.query('select 1 from public.worker_processes')).rowCount ?? 0) > 0,
-    { what: 'worker registration' },
-  );
+  // generate_campaign with send=false never calls SES.
+  const worker = startWorkerCli(t, { DATABASE_URL: db.url, ...NO_SES_ENV });
+  await waitForWorkerRegistration(db.pool);
 
   await db.pool.query(
     `select graphile_worker.add_job('generate_campaign',

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { stopEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { freePort } from '../../src/free-port.ts';
+import { runNodeScript } from '../helpers/cli.ts';
 
 // `npm run demo` with nothing configured (no DATABASE_URL, no SES settings), so on an embedded
 // PostgreSQL created from scratch. Its data folder and port are this test's own: the default
@@ -22,16 +22,10 @@ test('npm run demo sends a campaign end to end and reports bounces, complaints a
     await rm(dataRoot, { recursive: true, force: true });
   });
   const root = join(import.meta.dirname, '..', '..');
-  const child = spawn(process.execPath, [join(root, 'src', 'demo', 'run.ts')], { env, cwd: root });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => {
-    stdout += d;
+  const { code, stdout, stderr } = await runNodeScript(join(root, 'src', 'demo', 'run.ts'), [], {
+    env,
+    cwd: root,
   });
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.is(code, 0, stderr.slice(-3000));
   const report = JSON.parse(stdout) as {
     recipients: Record<string, number>;
@@ -65,12 +59,10 @@ test('npm run demo as root under a folder postgres cannot enter says so in one l
   env.EMBEDDED_PG_DIR = join(locked, 'checkout', '.data', 'postgres');
   env.EMBEDDED_PG_PORT = String(await freePort());
   const root = join(import.meta.dirname, '..', '..');
-  const child = spawn(process.execPath, [join(root, 'src', 'demo', 'run.ts')], { env, cwd: root });
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
+  const { code, stderr } = await runNodeScript(join(root, 'src', 'demo', 'run.ts'), [], {
+    env,
+    cwd: root,
   });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.is(code, 1);
   t.deepEqual(
     stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{')),

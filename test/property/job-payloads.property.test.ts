@@ -6,7 +6,7 @@
 import { randomInt } from 'node:crypto';
 import { fc } from '@fast-check/ava';
 import test from 'ava';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { NO_SES_ENV, startWorkerCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
@@ -117,15 +117,9 @@ test('hand-made jobs with wrong or unknown payloads fail once each, for good, sa
   // A task nobody implements: graphile-worker never fetches it, so it never runs or retries.
   await db.pool.query(`select graphile_worker.add_job('no_such_task', '{}')`);
 
-  const worker = startCli(['worker', '--no-crontab'], {
-    DATABASE_URL: db.url,
-    SES_ENDPOINT: 'http://127.0.0.1:9',
-    SES_MAX_SEND_RATE: '0',
-    LOG_LEVEL: 'warn',
-  });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
+  const worker = startWorkerCli(t, { DATABASE_URL: db.url, ...NO_SES_ENV, LOG_LEVEL: 'warn' }, [
+    '--no-crontab',
+  ]);
   type Row = {
     id: string;
     attempts: number;
@@ -194,15 +188,7 @@ test('generate_campaign with a date PostgreSQL cannot store fails once, for good
     `select graphile_worker.add_job('generate_campaign',
        '{"week_of_month": 1, "generated_date": "0000-01-01"}'::json)`,
   );
-  const worker = startCli(['worker', '--no-crontab'], {
-    DATABASE_URL: db.url,
-    SES_ENDPOINT: 'http://127.0.0.1:9',
-    SES_MAX_SEND_RATE: '0',
-    LOG_LEVEL: 'warn',
-  });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
+  startWorkerCli(t, { DATABASE_URL: db.url, ...NO_SES_ENV, LOG_LEVEL: 'warn' }, ['--no-crontab']);
   const row = await waitFor(
     async () =>
       (

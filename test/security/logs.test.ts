@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
 import { createEventSink, waitForEventsApplied } from '../faults/support.ts';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { startServeCli, waitFor } from '../helpers/cli.ts';
 import { createCustomer } from '../helpers/factories.ts';
 import { generate, seedCustomers, startPipeline, waitForDone } from '../pipeline/harness.ts';
 
@@ -48,19 +48,12 @@ test.serial(
     await createCustomer(p.db.pool, { email: 'rejected@example.com' });
     await createCustomer(p.db.pool, { email: 'bounce@simulator.amazonses.com' });
     const worker = await p.startWorker({ DATABASE_URL: withPassword(p.db.url) });
-    const serve = startCli(['serve', '--port', '0', '--host', '127.0.0.1'], {
+    const { serve, url: serveUrl } = await startServeCli(t, {
       ...p.env,
       ...SECRETS,
       DATABASE_URL: withPassword(p.db.url),
       LOG_LEVEL: 'trace',
       SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
-    });
-    t.teardown(async () => {
-      serve.child.kill('SIGKILL');
-      await serve.exited;
-    });
-    const serveUrl = await waitFor(async () => /"url":"(http:[^"]+)"/.exec(serve.output())?.[1], {
-      what: 'mailer serve listening',
     });
 
     const campaignId = await generate(p.db);

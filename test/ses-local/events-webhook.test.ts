@@ -4,25 +4,18 @@
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
-import { runCli, startCli, waitFor } from '../helpers/cli.ts';
+import { runCli, startCli, startServeCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createSesClient } from './helpers.ts';
 
 test('ses-local --events-webhook publishes a bounce that mailer serve takes', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const serve = startCli(['serve', '--port', '0', '--host', '127.0.0.1'], {
+  const { url: serveUrl } = await startServeCli(t, {
     DATABASE_URL: db.url,
     SNS_TOPIC_ARNS: LOCAL_TOPIC_ARN,
     SNS_TRUST_LOCAL_CERT: 'true',
     LOG_LEVEL: 'info',
-  });
-  t.teardown(async () => {
-    serve.child.kill('SIGKILL');
-    await serve.exited;
-  });
-  const serveUrl = await waitFor(async () => /"url":"(http:[^"]+)"/.exec(serve.output())?.[1], {
-    what: 'mailer serve listening',
   });
 
   const ses = startCli(['ses-local', '--events-webhook', `${serveUrl}/webhooks/ses`], {

@@ -1,19 +1,11 @@
 import test from 'ava';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { NO_SES_ENV, startWorkerCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
 test('a job with a malformed payload fails once, for good, with a message saying what is wrong', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const worker = startCli(['worker'], {
-    DATABASE_URL: db.url,
-    SES_ENDPOINT: 'http://127.0.0.1:9',
-    SES_MAX_SEND_RATE: '0',
-    LOG_LEVEL: 'warn',
-  });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
+  const worker = startWorkerCli(t, { DATABASE_URL: db.url, ...NO_SES_ENV, LOG_LEVEL: 'warn' });
   await db.pool.query(
     `select graphile_worker.add_job('send_recipient', json_build_object('campaign_id', 'nope'));
      select graphile_worker.add_job('generate_campaign', json_build_object('week_of_month', 9));`,

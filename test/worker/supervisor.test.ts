@@ -2,11 +2,11 @@
 // running campaign is in test/faults/postgres.test.ts; these are the process-level rules.
 import test from 'ava';
 import { freePort } from '../../src/free-port.ts';
-import { startCli, waitFor } from '../helpers/cli.ts';
+import { NO_SES_ENV, startWorkerCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
-const baseEnv = { SES_ENDPOINT: 'http://127.0.0.1:9', SES_MAX_SEND_RATE: '0', LOG_LEVEL: 'info' };
+const baseEnv = { ...NO_SES_ENV, LOG_LEVEL: 'info' };
 
 function alive(pid: number): boolean {
   try {
@@ -33,10 +33,7 @@ async function runnerOf(db: TestDatabase, supervisorPid: number | undefined, exc
 test('a runner killed with SIGKILL is replaced; its registration released; jobs still run', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const worker = startCli(['worker'], { ...baseEnv, DATABASE_URL: db.url });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
+  const worker = startWorkerCli(t, { ...baseEnv, DATABASE_URL: db.url });
   const first = await runnerOf(db, worker.child.pid);
   t.not(first, worker.child.pid, 'the runner is a child process, not the supervisor');
 
@@ -81,10 +78,7 @@ test('a runner killed with SIGKILL is replaced; its registration released; jobs 
 test('a supervisor killed with SIGKILL takes its runner with it', async (t) => {
   const db = await createTestDatabase();
   t.teardown(() => db.drop());
-  const worker = startCli(['worker'], { ...baseEnv, DATABASE_URL: db.url });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
-  });
+  const worker = startWorkerCli(t, { ...baseEnv, DATABASE_URL: db.url });
   const runner = await runnerOf(db, worker.child.pid);
   worker.child.kill('SIGKILL');
   await worker.exited;
@@ -97,12 +91,9 @@ test('a supervisor killed with SIGKILL takes its runner with it', async (t) => {
 
 test('a worker started while the database is unreachable waits for it instead of exiting', async (t) => {
   const port = await freePort();
-  const worker = startCli(['worker'], {
+  const worker = startWorkerCli(t, {
     ...baseEnv,
     DATABASE_URL: `postgres://root@127.0.0.1:${port}/nothing`,
-  });
-  t.teardown(() => {
-    worker.child.kill('SIGKILL');
   });
   await waitFor(async () => /waiting for the database/.test(worker.output()), {
     what: 'the waiting message',
