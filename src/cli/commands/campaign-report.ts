@@ -32,7 +32,10 @@ const SHOWN = 20;
 
 type Level = 'below review' | 'at or above review' | 'at or above sending pause';
 
-function level(rate: number | null, thresholds: { review: number; pause: number }): Level | null {
+export function level(
+  rate: number | null,
+  thresholds: { review: number; pause: number },
+): Level | null {
   if (rate === null) return null;
   if (rate >= thresholds.pause) return 'at or above sending pause';
   if (rate >= thresholds.review) return 'at or above review';
@@ -70,7 +73,7 @@ export function reportJson(report: CampaignReportRow, recipients: ReportRecipien
 // RFC 4180: a field with a comma, a quote or a line break is quoted, its quotes doubled. A field
 // starting with = + - @ would be a formula in a spreadsheet: it gets a leading apostrophe (an
 // SES error text is not ours to trust).
-function csvField(value: string | number | Date | null): string {
+export function csvField(value: string | number | Date | null): string {
   if (value === null) return '';
   let text = value instanceof Date ? value.toISOString() : String(value);
   if (/^[=+\-@\t\r]/.test(text)) text = `'${text}`;
