@@ -25,6 +25,8 @@ export interface OperatorActionRow {
   action: string;
   note: string | null;
   details: Record<string, unknown>;
+  /** 'console:<username>' for a console user, else the database login. */
+  actor: string;
   db_user: string;
   application_name: string;
   created_at: Date;
@@ -82,7 +84,7 @@ export async function customerReport(
   ).rows[0];
   const actions = (
     await db.query<OperatorActionRow>(
-      `select action, note, details, db_user, application_name, created_at
+      `select action, note, details, actor, db_user, application_name, created_at
          from public.operator_actions where email = $1 order by created_at desc, action_id desc
         limit 20`,
       [email],
