@@ -13,8 +13,8 @@ export interface Series {
 const WIDTH = 720;
 const HEIGHT = 220;
 const LEFT = 44;
-const RIGHT = 12;
-const TOP = 12;
+const RIGHT = 28;
+const TOP = 30;
 const BOTTOM = 28;
 
 function niceMax(value: number): number {
@@ -58,8 +58,8 @@ export function lineChart(title: string, minutes: Date[], series: Series[]): Htm
   });
   const legend = series.map(
     (s, i) =>
-      html`<rect x="${LEFT + 8 + i * 130}" y="${TOP}" width="10" height="10" fill="${s.colour}"/>
-<text x="${LEFT + 22 + i * 130}" y="${TOP + 9}" font-size="11" fill="#222">${s.label}</text>`,
+      html`<rect x="${LEFT + i * 120}" y="6" width="10" height="10" fill="${s.colour}"/>
+<text x="${LEFT + 14 + i * 120}" y="15" font-size="12" fill="#222">${s.label}</text>`,
   );
   return html`<svg class="chart" role="img" viewBox="0 0 ${WIDTH} ${HEIGHT}" width="${WIDTH}" height="${HEIGHT}" xmlns="http://www.w3.org/2000/svg">
 <title>${title}</title>

@@ -103,6 +103,13 @@ export function nextPageLink(
   return html`<p class="pager"><a href="${`${path}?${search}`}" rel="next">${label}</a></p>`;
 }
 
+/** Label and value pairs as a two-column table (the page's facts: status, times, who). */
+export function facts(rows: [string, Html | string | number][]): Html {
+  return html`<table class="facts"><tbody>${rows.map(
+    ([label, value]) => html`<tr><th scope="row">${label}</th><td>${value}</td></tr>`,
+  )}</tbody></table>`;
+}
+
 export function time(value: Date | null | undefined): Html {
   return value
     ? html`<time datetime="${value.toISOString()}">${formatTime(value)}</time>`
