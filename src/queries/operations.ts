@@ -91,7 +91,8 @@ export interface CampaignProgress {
   attempts_last_minute: number;
 }
 
-const STATUSES = [
+/** Every recipient_status, in the order a recipient usually moves through them. */
+export const RECIPIENT_STATUSES = [
   'pending',
   'sending',
   'sent',
@@ -125,7 +126,7 @@ export async function campaignProgress(
     pause_reason: row.pause_reason === null ? null : String(row.pause_reason),
     scheduled_at: (row.scheduled_at as Date | null) ?? null,
     recipients: num('recipients'),
-    counts: Object.fromEntries(STATUSES.map((s) => [s, num(s)])),
+    counts: Object.fromEntries(RECIPIENT_STATUSES.map((s) => [s, num(s)])),
     accepted: num('accepted'),
     bounce_rate: rate('bounce_rate'),
     complaint_rate: rate('complaint_rate'),

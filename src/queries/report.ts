@@ -1,6 +1,7 @@
 // The campaign report (`mailer campaign report`): campaign_report() and
 // campaign_report_recipients() in migrations/current/4-after-campaign.sql.
 import type { Db } from '../db/pool.ts';
+import { RECIPIENT_STATUSES } from './operations.ts';
 
 export interface CampaignReportRow {
   campaign_id: string;
@@ -43,15 +44,7 @@ export interface ReportRecipient {
 
 const COUNTS = [
   'recipients',
-  'pending',
-  'sending',
-  'sent',
-  'in_doubt',
-  'failed',
-  'suppressed',
-  'bounced',
-  'complained',
-  'unsubscribed',
+  ...RECIPIENT_STATUSES,
   'accepted',
   'delivered',
   'opened',

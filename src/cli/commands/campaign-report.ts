@@ -4,6 +4,7 @@
 // bounced, complained, in doubt). --csv prints those lists only, one row per recipient, for a
 // spreadsheet; --json prints everything.
 import { type Command, Option } from 'commander';
+import { RECIPIENT_STATUSES } from '../../queries/operations.ts';
 import type { CampaignReportRow, ReportRecipient } from '../../queries/report.ts';
 import {
   fields,
@@ -143,21 +144,11 @@ export function reportText(report: CampaignReportRow, recipients: ReportRecipien
     `recipients ${r.recipients}`,
     table(
       ['status', 'recipients', 'share'],
-      (
-        [
-          'pending',
-          'sending',
-          'sent',
-          'in_doubt',
-          'failed',
-          'suppressed',
-          'bounced',
-          'complained',
-          'unsubscribed',
-        ] as const
-      )
-        .filter((s) => r[s] > 0)
-        .map((s) => [s, r[s], percent(r.recipients > 0 ? r[s] / r.recipients : null, 1)]),
+      RECIPIENT_STATUSES.filter((s) => r[s] > 0).map((s) => [
+        s,
+        r[s],
+        percent(r.recipients > 0 ? r[s] / r.recipients : null, 1),
+      ]),
     ),
     `accepted by SES ${r.accepted}: delivered ${r.delivered}, opened ${r.opened}, clicked ` +
       `${r.clicked} (recipients with such an SES event, among the events kept)`,
