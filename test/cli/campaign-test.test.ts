@@ -1,40 +1,26 @@
 // `mailer campaign test`: the week's template, rendered for a customer or sample data, sent with
 // the real SESv2 client to the local SES, to the given addresses only, marked as a test, with no
 // campaign or campaign_recipients row; recorded in operator_actions.
-import { CreateEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
-let db: TestDatabase;
-let ses: LocalSes;
+const db = databaseForFile();
+const ses = localSesForFile();
 test.before(async () => {
-  db = await createTestDatabase();
-  ses = await startLocalSes();
   await createTemplate(db.pool, {
     week_of_month: 1,
     subject: 'Week 1 for {{greeting_name}}',
     html: '<p>Hi {{greeting_name}} of {{company}}</p>',
     text: 'Hi {{greeting_name}}, from {{country}}. Stop: {{unsubscribe_url}}',
   });
-  const client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  await createSesTemplate(ses.url, 'weekly-2', {
+    Subject: 'Week 2 for {{greeting_name}}',
+    Html: '<p>Hi {{greeting_name_html}}</p>',
+    Text: 'Hi {{greeting_name}} at {{company}}',
   });
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly-2',
-      TemplateContent: {
-        Subject: 'Week 2 for {{greeting_name}}',
-        Html: '<p>Hi {{greeting_name_html}}</p>',
-        Text: 'Hi {{greeting_name}} at {{company}}',
-      },
-    }),
-  );
-  client.destroy();
   await createTemplate(db.pool, {
     week_of_month: 2,
     provider: 'ses',
@@ -44,10 +30,6 @@ test.before(async () => {
   await db.pool.query(
     "insert into customers (email, name, company, country) values ('noname@example.com', null, 'Initech', 'DE')",
   );
-});
-test.after.always(async () => {
-  await ses?.close();
-  await db?.drop();
 });
 
 const env = (extra: Record<string, string> = {}) => ({

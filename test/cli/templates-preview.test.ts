@@ -1,40 +1,26 @@
 // `mailer templates preview`: the subject and a body as the customer would get them; an internal
 // template by the worker's renderer, an SES template by the local SES's TestRenderEmailTemplate,
 // through the real SESv2 client.
-import { CreateEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
-let db: TestDatabase;
-let ses: LocalSes;
+const db = databaseForFile();
+const ses = localSesForFile();
 test.before(async () => {
-  db = await createTestDatabase();
-  ses = await startLocalSes();
   await createTemplate(db.pool, {
     week_of_month: 1,
     subject: 'Hi {{greeting_name}}',
     html: '<p>Hello {{name}} from {{company}}</p>',
     text: 'Hello {{greeting_name}},\nnews for {{country}}.\nStop: {{unsubscribe_url}}',
   });
-  const client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  await createSesTemplate(ses.url, 'weekly-2', {
+    Subject: 'Grüße, {{greeting_name}}',
+    Html: '<p>Hi {{name_html}} at {{company_html}}</p>',
+    Text: 'Hi {{greeting_name}} at {{company}}',
   });
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly-2',
-      TemplateContent: {
-        Subject: 'Grüße, {{greeting_name}}',
-        Html: '<p>Hi {{name_html}} at {{company_html}}</p>',
-        Text: 'Hi {{greeting_name}} at {{company}}',
-      },
-    }),
-  );
-  client.destroy();
   await createTemplate(db.pool, {
     week_of_month: 2,
     provider: 'ses',
@@ -53,10 +39,6 @@ test.before(async () => {
   await db.pool.query(
     "insert into customers (email, name, company, country) values ('noname@example.com', null, 'Initech', 'DE')",
   );
-});
-test.after.always(async () => {
-  await ses?.close();
-  await db?.drop();
 });
 
 const env = () => ({

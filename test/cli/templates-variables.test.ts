@@ -3,25 +3,20 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
+import { createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
-let db: TestDatabase;
-let ses: LocalSes;
+const db = databaseForFile();
+const ses = localSesForFile();
 let dir: string;
 test.before(async () => {
-  db = await createTestDatabase();
-  ses = await startLocalSes();
   dir = await mkdtemp(join(tmpdir(), 'mailer-variables-'));
   await writeFile(join(dir, 'typo.txt'), 'Hi {{frist_name}}, {{greeting_name}}');
   await writeFile(join(dir, 'good.txt'), 'Hi {{greeting_name}}, {{unsubscribe_url}}');
 });
 test.after.always(async () => {
-  await ses?.close();
-  await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -73,18 +68,7 @@ test('an SES template with an unknown variable is refused, from files or from SE
     files.stderr,
     /--subject uses unknown variables frist_name; known variables: .*_html twins/,
   );
-  const client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  t.teardown(() => client.destroy());
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'typo-in-ses',
-      TemplateContent: { Subject: 'Hi', Text: 'Dear {{frist_name}}' },
-    }),
-  );
+  await createSesTemplate(ses.url, 'typo-in-ses', { Subject: 'Hi', Text: 'Dear {{frist_name}}' });
   const registered = await runCli(
     ['templates', 'add', '--provider', 'ses', '--week', '2', '--name', 'typo-in-ses'],
     env(),

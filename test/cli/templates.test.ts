@@ -2,29 +2,22 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CreateEmailTemplateCommand,
   DeleteEmailTemplateCommand,
   GetEmailTemplateCommand,
-  SESv2Client,
+  type SESv2Client,
   UpdateEmailTemplateCommand,
 } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli } from '../helpers/cli.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { databaseForFile } from '../helpers/db.ts';
+import { createSesClient, createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
-let db: TestDatabase;
-let ses: LocalSes;
+const db = databaseForFile();
+const ses = localSesForFile();
 let sesClient: SESv2Client;
 let dir: string;
 test.before(async () => {
-  db = await createTestDatabase();
-  ses = await startLocalSes();
-  sesClient = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  sesClient = createSesClient(ses.url);
   dir = await mkdtemp(join(tmpdir(), 'mailer-templates-'));
   await writeFile(
     join(dir, 'body.html'),
@@ -40,8 +33,6 @@ test.before(async () => {
 });
 test.after.always(async () => {
   sesClient?.destroy();
-  await ses?.close();
-  await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -151,12 +142,10 @@ test('an ses template is created in SES with its files, or only registered witho
   t.is((await templates(2)).length, 1);
 
   // Registering (no files) a template that exists in SES and escapes its HTML.
-  await sesClient.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'made-in-console',
-      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
-    }),
-  );
+  await createSesTemplate(sesClient, 'made-in-console', {
+    Subject: 'Hi {{name}}',
+    Html: '<p>{{name_html}}</p>',
+  });
   const registered = await runCli(
     [
       'templates',
@@ -263,12 +252,10 @@ test('registering or activating an ses template that is missing in SES or unsafe
   t.is(missing.code, 2, missing.stderr);
   t.regex(missing.stderr, new RegExp(`SES template not-in-ses does not exist in ${ses.url}`));
 
-  await sesClient.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'raw-in-ses',
-      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name}} at {{company}}</p>' },
-    }),
-  );
+  await createSesTemplate(sesClient, 'raw-in-ses', {
+    Subject: 'Hi {{name}}',
+    Html: '<p>{{name}} at {{company}}</p>',
+  });
   const raw = await register('raw-in-ses');
   t.is(raw.code, 2, raw.stderr);
   t.regex(
@@ -278,12 +265,10 @@ test('registering or activating an ses template that is missing in SES or unsafe
   t.deepEqual([...(await byName('not-in-ses')), ...(await byName('raw-in-ses'))], []);
 
   // A template that was fine when registered, then changed or deleted in SES.
-  await sesClient.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'week-3',
-      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
-    }),
-  );
+  await createSesTemplate(sesClient, 'week-3', {
+    Subject: 'Hi {{name}}',
+    Html: '<p>{{name_html}}</p>',
+  });
   const ok = await register('week-3');
   t.is(ok.code, 0, ok.stderr);
   const { template_id: id } = JSON.parse(ok.stdout) as { template_id: string };
@@ -305,12 +290,10 @@ test('registering or activating an ses template that is missing in SES or unsafe
   t.regex(gone.stderr, /SES template week-3 does not exist/);
   t.deepEqual(await byName('week-3'), [{ is_active: false, provider: 'ses' }]);
 
-  await sesClient.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'week-3',
-      TemplateContent: { Subject: 'Hi {{name}}', Html: '<p>{{name_html}}</p>' },
-    }),
-  );
+  await createSesTemplate(sesClient, 'week-3', {
+    Subject: 'Hi {{name}}',
+    Html: '<p>{{name_html}}</p>',
+  });
   const fixed = await runCli(['templates', 'activate', id], env());
   t.is(fixed.code, 0, fixed.stderr);
   t.deepEqual(await byName('week-3'), [{ is_active: true, provider: 'ses' }]);

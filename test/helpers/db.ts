@@ -1,6 +1,6 @@
 // A fresh database per test file, cloned from the migrated template that test/run.ts built.
-import test from 'ava';
 import { createDatabase, type OwnDatabase } from '../../src/db/databases.ts';
+import { forFile } from './for-file.ts';
 
 export type TestDatabase = OwnDatabase;
 
@@ -28,17 +28,7 @@ export function createEmptyDatabase(): Promise<TestDatabase> {
  * concurrently) start once the database exists. Its fields can be read from then on.
  */
 export function databaseForFile(): TestDatabase {
-  let db: TestDatabase | undefined;
-  test.serial.before(async () => {
-    db = await createTestDatabase();
-  });
-  test.after.always(async () => {
-    await db?.drop();
-  });
-  const created = (): TestDatabase => {
-    if (!db) throw new Error('the file database exists from its test.before hook on');
-    return db;
-  };
+  const created = forFile('database', createTestDatabase, (db) => db.drop());
   return {
     get name() {
       return created().name;

@@ -7,16 +7,15 @@
 // The same data through the `ses` provider (a template stored in the local SES, which like SES
 // does not escape): its HtmlPart uses the escaped `_html` twins, so the HTML decodes back to the
 // data with no markup from it, and the subject and text show the data as written.
-import { CreateEmailTemplateCommand, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
 import { loadConfig } from '../../src/config.ts';
 import { createSesClient } from '../../src/ses/client.ts';
-import { buildSendEmailInput } from '../../src/ses/message.ts';
 import { createTemplateRenderer } from '../../src/ses/render.ts';
 import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createTemplate } from '../helpers/factories.ts';
+import { createSesTemplate, READER_UNSUBSCRIBE_URL, sendToReader } from '../ses-local/helpers.ts';
 import { runs } from './runs.ts';
 
 let db: TestDatabase;
@@ -41,16 +40,11 @@ test.before(async () => {
     text: 'Hello {{name}} from {{company}}',
   });
   templateId = template.template_id;
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly-ses',
-      TemplateContent: {
-        Subject: 'Hi {{name}} at {{company}}',
-        Html: SES_HTML,
-        Text: 'Hello {{name}} from {{company}}',
-      },
-    }),
-  );
+  await createSesTemplate(client, 'weekly-ses', {
+    Subject: 'Hi {{name}} at {{company}}',
+    Html: SES_HTML,
+    Text: 'Hello {{name}} from {{company}}',
+  });
 });
 test.after.always(async () => {
   client?.destroy();
@@ -96,23 +90,9 @@ testProp(
     const rendered = await render(templateId, {
       name,
       company,
-      unsubscribe_url: 'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000',
+      unsubscribe_url: READER_UNSUBSCRIBE_URL,
     });
-    const { MessageId } = await client.send(
-      new SendEmailCommand(
-        buildSendEmailInput({
-          from: 'Mailer <mailer@example.com>',
-          to: 'reader@example.com',
-          campaignId: '00000000-0000-4000-8000-000000000001',
-          customerId: '00000000-0000-4000-8000-000000000002',
-          unsubscribeUrl:
-            'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000',
-          configurationSet: undefined,
-          content: { kind: 'internal', rendered },
-        }),
-      ),
-    );
-    const message = ses.sent().find((m) => m.messageId === MessageId);
+    const message = await sendToReader(client, ses, { kind: 'internal', rendered });
     if (!message) return t.fail('SES received nothing');
 
     const match =
@@ -136,30 +116,15 @@ testProp(
   { numRuns: runs(200) },
 );
 
-const UNSUBSCRIBE_URL = 'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000';
-
 testProp(
   'through an ses template, customer data is escaped in HTML and as written in subject and text',
   [hostile, hostile],
   async (t, name, company) => {
-    const { MessageId } = await client.send(
-      new SendEmailCommand(
-        buildSendEmailInput({
-          from: 'Mailer <mailer@example.com>',
-          to: 'reader@example.com',
-          campaignId: '00000000-0000-4000-8000-000000000001',
-          customerId: '00000000-0000-4000-8000-000000000002',
-          unsubscribeUrl: UNSUBSCRIBE_URL,
-          configurationSet: undefined,
-          content: {
-            kind: 'ses',
-            templateName: 'weekly-ses',
-            templateData: { name, company, unsubscribe_url: UNSUBSCRIBE_URL },
-          },
-        }),
-      ),
-    );
-    const message = ses.sent().find((m) => m.messageId === MessageId);
+    const message = await sendToReader(client, ses, {
+      kind: 'ses',
+      templateName: 'weekly-ses',
+      templateData: { name, company, unsubscribe_url: READER_UNSUBSCRIBE_URL },
+    });
     if (!message) return t.fail('SES received nothing');
 
     const match =
@@ -170,7 +135,7 @@ testProp(
     t.is(decode(match?.[1] ?? ''), name);
     t.is(decode(match?.[2] ?? ''), name);
     t.is(decode(match?.[3] ?? ''), company);
-    t.is(decode(match?.[4] ?? ''), UNSUBSCRIBE_URL);
+    t.is(decode(match?.[4] ?? ''), READER_UNSUBSCRIBE_URL);
 
     t.is(message.subject, `Hi ${name} at ${company}`);
     t.is(message.text, `Hello ${name} from ${company}`);

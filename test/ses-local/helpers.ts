@@ -1,6 +1,15 @@
-import { SESv2Client, type SESv2ClientConfig } from '@aws-sdk/client-sesv2';
+import {
+  CreateEmailTemplateCommand,
+  type EmailTemplateContent,
+  SESv2Client,
+  type SESv2ClientConfig,
+  SendEmailCommand,
+} from '@aws-sdk/client-sesv2';
 import type { ExecutionContext } from 'ava';
+import { buildSendEmailInput, type OutgoingEmail } from '../../src/ses/message.ts';
+import type { SentMessage } from '../../src/ses-local/model.ts';
 import { type LocalSes, type LocalSesOptions, startLocalSes } from '../../src/ses-local/server.ts';
+import { forFile } from '../helpers/for-file.ts';
 
 /** The real SDK client against a local endpoint; one attempt, so SDK retries never hide an error. */
 export function createSesClient(url: string, overrides: SESv2ClientConfig = {}): SESv2Client {
@@ -11,6 +20,52 @@ export function createSesClient(url: string, overrides: SESv2ClientConfig = {}):
     maxAttempts: 1,
     ...overrides,
   });
+}
+
+/**
+ * Creates the SES template `name` through `client`, or through a client of its own for the
+ * endpoint at `client` when that is a URL.
+ */
+export async function createSesTemplate(
+  client: SESv2Client | string,
+  name: string,
+  content: EmailTemplateContent,
+): Promise<void> {
+  const sender = typeof client === 'string' ? createSesClient(client) : client;
+  try {
+    await sender.send(
+      new CreateEmailTemplateCommand({ TemplateName: name, TemplateContent: content }),
+    );
+  } finally {
+    if (sender !== client) sender.destroy();
+  }
+}
+
+/**
+ * This test file's local SES, started before its tests and closed after them, as databaseForFile
+ * does for the database. Call it at the top of the file; it can be used from the file's own
+ * before hooks on.
+ */
+export function localSesForFile(options: LocalSesOptions = {}): LocalSes {
+  const started = forFile(
+    'SES',
+    () => startLocalSes(options),
+    (ses) => ses.close(),
+  );
+  return {
+    get url() {
+      return started().url;
+    },
+    get port() {
+      return started().port;
+    },
+    sent: () => started().sent(),
+    clear: () => started().clear(),
+    setFaults: (faults) => started().setFaults(faults),
+    setMaxSendRate: (rate) => started().setMaxSendRate(rate),
+    sendCallCount: () => started().sendCallCount(),
+    close: () => started().close(),
+  };
 }
 
 /** A fresh local SES and client per test, both closed when the test ends. */
@@ -70,4 +125,33 @@ export async function rawRequest(
     errorType: response.headers.get('x-amzn-errortype'),
     json: text.length > 0 ? JSON.parse(text) : undefined,
   };
+}
+
+/** The unsubscribe URL in sendToReader's messages. */
+export const READER_UNSUBSCRIBE_URL =
+  'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000';
+
+/**
+ * Sends one campaign message with `content` to reader@example.com, built by buildSendEmailInput,
+ * through `client` to the local SES `ses`; returns the message as SES recorded it, if it did.
+ */
+export async function sendToReader(
+  client: SESv2Client,
+  ses: LocalSes,
+  content: OutgoingEmail['content'],
+): Promise<SentMessage | undefined> {
+  const { MessageId } = await client.send(
+    new SendEmailCommand(
+      buildSendEmailInput({
+        from: 'Mailer <mailer@example.com>',
+        to: 'reader@example.com',
+        campaignId: '00000000-0000-4000-8000-000000000001',
+        customerId: '00000000-0000-4000-8000-000000000002',
+        unsubscribeUrl: READER_UNSUBSCRIBE_URL,
+        configurationSet: undefined,
+        content,
+      }),
+    ),
+  );
+  return ses.sent().find((m) => m.messageId === MessageId);
 }

@@ -1,14 +1,11 @@
 // The rule for SES templates (an HtmlPart outputs only escaped `_html` variables) and
 // checkSesTemplate, run with the real SESv2 client against the local SES.
-import {
-  CreateEmailTemplateCommand,
-  DeleteEmailTemplateCommand,
-  SESv2Client,
-} from '@aws-sdk/client-sesv2';
+import { DeleteEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { checkSesTemplate } from '../../src/ses/template-check.ts';
 import { rawHtmlVariables } from '../../src/ses/template-variables.ts';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
+import { startLocalSes } from '../../src/ses-local/server.ts';
+import { createSesClient, createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
 test('finds raw variables in double and triple braces, in order, once each', (t) => {
   t.deepEqual(rawHtmlVariables('<p>{{name}} {{{company}}} {{ name }} {{~country~}} {{a.b}}</p>'), [
@@ -43,38 +40,22 @@ test('an invalid template throws the parse error', (t) => {
   t.throws(() => rawHtmlVariables('<p>{{#if name}}</p>'));
 });
 
-let ses: LocalSes;
+const ses = localSesForFile();
 let client: SESv2Client;
 test.before(async () => {
-  ses = await startLocalSes();
-  client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
+  client = createSesClient(ses.url);
 });
 test.after.always(async () => {
   client?.destroy();
-  await ses?.close();
 });
 
-async function createTemplate(
-  name: string,
-  content: { Subject: string; Html?: string; Text?: string },
-) {
-  await client.send(
-    new CreateEmailTemplateCommand({ TemplateName: name, TemplateContent: content }),
-  );
-}
-
 test('a template that escapes its HTML, or has no HTML, has no problems', async (t) => {
-  await createTemplate('safe', {
+  await createSesTemplate(client, 'safe', {
     Subject: 'Hi {{name}}',
     Html: '<p>{{name_html}}</p><a href="{{unsubscribe_url_html}}">stop</a>',
     Text: 'Hi {{name}}',
   });
-  await createTemplate('text-only', { Subject: 'Hi {{name}}', Text: 'Hi {{name}}' });
+  await createSesTemplate(client, 'text-only', { Subject: 'Hi {{name}}', Text: 'Hi {{name}}' });
   t.deepEqual(await checkSesTemplate(client, 'safe'), []);
   t.deepEqual(await checkSesTemplate(client, 'text-only'), []);
 });
@@ -83,13 +64,13 @@ test('a missing template is one line naming the SES it was looked for in', async
   t.deepEqual(await checkSesTemplate(client, 'nowhere'), [
     `SES template nowhere does not exist in ${ses.url}`,
   ]);
-  await createTemplate('deleted', { Subject: 'x', Html: '{{name_html}}' });
+  await createSesTemplate(client, 'deleted', { Subject: 'x', Html: '{{name_html}}' });
   await client.send(new DeleteEmailTemplateCommand({ TemplateName: 'deleted' }));
   t.regex((await checkSesTemplate(client, 'deleted')).join('\n'), /deleted does not exist/);
 });
 
 test('raw HTML variables are one line naming each and its _html twin', async (t) => {
-  await createTemplate('raw', {
+  await createSesTemplate(client, 'raw', {
     Subject: 'Hi {{name}}',
     Html: '<p>{{name}} at {{{company}}}</p>{{name_html}}',
   });
@@ -99,7 +80,7 @@ test('raw HTML variables are one line naming each and its _html twin', async (t)
 });
 
 test('an HtmlPart SES holds that is not a valid template is a problem, not a crash', async (t) => {
-  await createTemplate('broken', { Subject: 'x', Html: '<p>{{#if name}}</p>' });
+  await createSesTemplate(client, 'broken', { Subject: 'x', Html: '<p>{{#if name}}</p>' });
   const problems = await checkSesTemplate(client, 'broken');
   t.is(problems.length, 1);
   t.regex(problems[0] ?? '', /^SES template broken: HtmlPart is not a valid template: /);

@@ -1,11 +1,15 @@
 // The `ses` provider's TemplateData: each value as written plus its HTML-escaped `_html` twin,
 // and, end to end through buildSendEmailInput, the real SESv2 client and the local SES (which,
 // like SES, does not escape), a hostile customer name that stays text in every part.
-import { CreateEmailTemplateCommand, SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
+import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { buildSendEmailInput } from '../../src/ses/message.ts';
 import { escapeHtml, sesTemplateData } from '../../src/ses/template-data.ts';
-import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
+import {
+  createSesClient,
+  createSesTemplate,
+  localSesForFile,
+  sendToReader,
+} from '../ses-local/helpers.ts';
 
 const HOSTILE = '<a href="https://evil.example/">x</a> & "co"';
 const HOSTILE_HTML =
@@ -63,55 +67,29 @@ test('a __proto__ key from JSON stays data and gets its twin', (t) => {
   ]);
 });
 
-let ses: LocalSes;
+const ses = localSesForFile();
 let client: SESv2Client;
 test.before(async () => {
-  ses = await startLocalSes();
-  client = new SESv2Client({
-    region: 'us-east-1',
-    endpoint: ses.url,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
+  client = createSesClient(ses.url);
+  await createSesTemplate(client, 'weekly-safe', {
+    Subject: 'News for {{name}}',
+    Text: 'Hello {{name}} from {{company}}',
+    Html: '<p title="{{name_html}}">Hello {{name_html}} from {{company_html}}</p>',
   });
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly-safe',
-      TemplateContent: {
-        Subject: 'News for {{name}}',
-        Text: 'Hello {{name}} from {{company}}',
-        Html: '<p title="{{name_html}}">Hello {{name_html}} from {{company_html}}</p>',
-      },
-    }),
-  );
   // What the rule forbids: a raw variable in the HtmlPart.
-  await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly-raw',
-      TemplateContent: { Subject: 'x', Html: '<p>Hello {{name}}</p>' },
-    }),
-  );
+  await createSesTemplate(client, 'weekly-raw', { Subject: 'x', Html: '<p>Hello {{name}}</p>' });
 });
 test.after.always(async () => {
   client?.destroy();
-  await ses?.close();
 });
 
 async function sendThroughSesProvider(templateName: string, data: Record<string, unknown>) {
-  const { MessageId } = await client.send(
-    new SendEmailCommand(
-      buildSendEmailInput({
-        from: 'Mailer <mailer@example.com>',
-        to: 'reader@example.com',
-        campaignId: '00000000-0000-4000-8000-000000000001',
-        customerId: '00000000-0000-4000-8000-000000000002',
-        unsubscribeUrl: 'https://mail.example.com/unsubscribe/00000000-0000-4000-8000-000000000000',
-        configurationSet: undefined,
-        content: { kind: 'ses', templateName, templateData: data },
-      }),
-    ),
-  );
-  const message = ses.sent().find((m) => m.messageId === MessageId);
-  if (!message) throw new Error(`SES holds no message ${MessageId}`);
+  const message = await sendToReader(client, ses, {
+    kind: 'ses',
+    templateName,
+    templateData: data,
+  });
+  if (!message) throw new Error(`SES holds no message to reader@example.com from ${templateName}`);
   return message;
 }
 
