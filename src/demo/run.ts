@@ -8,7 +8,7 @@ import { EmbeddedPostgresError } from '../db/embedded.ts';
 import { migrateDatabase } from '../db/migrate.ts';
 import { createPool, describeConnectFailure, resolveDatabaseUrl } from '../db/pool.ts';
 import { freePort } from '../free-port.ts';
-import { closeHttpServer, createHttpServer, listen } from '../http/server.ts';
+import { createPublicServer } from '../http/server.ts';
 import { createLogger } from '../logger.ts';
 import { generateCampaign, weekOfMonth } from '../queries/campaigns.ts';
 import { createSesClient } from '../ses/client.ts';
@@ -83,8 +83,8 @@ const preflight = await checkSesAccount({ client: sesClient, config, pool });
 if (preflight.problems.length > 0) {
   throw new Error(`demo: ses check failed: ${preflight.problems.join('; ')}`);
 }
-const http = await createHttpServer({ pool, config, logger });
-await listen(http, port, '127.0.0.1');
+const http = await createPublicServer({ pool, config, logger });
+await http.listen(port, '127.0.0.1');
 const worker = await startWorker({
   config,
   logger,
@@ -167,7 +167,7 @@ try {
   if (!ok) throw new Error('demo: the events loop did not produce the expected outcomes');
 } finally {
   await worker.stop();
-  await closeHttpServer(http);
+  await http.close();
   await pool.end();
   sesClient.destroy();
   await ses.close();

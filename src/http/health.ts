@@ -1,6 +1,7 @@
 // GET /healthz for load balancers and orchestrators: 200 while the database answers, 503 otherwise.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
+import { allowOnly } from './app.ts';
 import { sendJson } from './io.ts';
 
 // A probe must answer quickly even when the database host is unreachable (no TCP reset, just
@@ -25,12 +26,14 @@ async function databaseAnswers(pool: pg.Pool): Promise<boolean> {
   }
 }
 
-export function createHealthHandler(pool: pg.Pool) {
-  return async function handleHealth(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** GET (and HEAD) /healthz on `app`. */
+export function registerHealth(app: FastifyInstance, pool: pg.Pool): void {
+  app.get('/healthz', async (_request, reply) => {
     const ok = await databaseAnswers(pool);
-    sendJson(res, ok ? 200 : 503, {
+    return sendJson(reply, ok ? 200 : 503, {
       status: ok ? 'ok' : 'unavailable',
       database: ok ? 'ok' : 'unreachable',
     });
-  };
+  });
+  allowOnly(app, '/healthz', ['GET', 'HEAD']);
 }

@@ -1,5 +1,7 @@
-// Small request/response helpers over node:http: a size-capped body reader and typed answers.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+// Small request/response helpers: a size-capped body reader (app.ts makes it every route's body
+// parser) and typed answers on a fastify reply.
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply } from 'fastify';
 
 export class PayloadTooLargeError extends Error {
   override name = 'PayloadTooLargeError';
@@ -42,27 +44,24 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<string
 }
 
 export function sendText(
-  res: ServerResponse,
+  reply: FastifyReply,
   status: number,
   text: string,
   headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(`${text}\n`);
+): FastifyReply {
+  return reply
+    .code(status)
+    .headers({
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store',
+      ...headers,
+    })
+    .send(`${text}\n`);
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-  });
-  res.end(JSON.stringify(body));
-}
-
-export function methodNotAllowed(res: ServerResponse, allowed: readonly string[]): void {
-  sendText(res, 405, 'method not allowed', { allow: allowed.join(', ') });
+export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply
+    .code(status)
+    .headers({ 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' })
+    .send(JSON.stringify(body));
 }

@@ -5,32 +5,26 @@
 // to distribute or rotate, Prometheus scrapes hosts over the private network anyway, and the
 // public surface stays two endpoints. `serve` and `start` open it on METRICS_PORT, `worker` (its
 // own counters) on WORKER_METRICS_PORT; unset, there is none.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { methodNotAllowed, sendText } from './io.ts';
-import { closeHttpServer, listen } from './server.ts';
+import { allowOnly, createApp, type HttpListener, listenerFor } from './app.ts';
+import { sendText } from './io.ts';
 
-export function createMetricsHandler(metrics: Metrics) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    if (req.method !== 'GET' && req.method !== 'HEAD')
-      return methodNotAllowed(res, ['GET', 'HEAD']);
-    const body = await metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': metrics.registry.contentType });
-    res.end(req.method === 'HEAD' ? undefined : body);
-  };
-}
-
-export function createMetricsServer(metrics: Metrics, logger: Logger): Server {
-  const handler = createMetricsHandler(metrics);
-  return createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (path !== '/metrics') return sendText(res, 404, 'not found');
-    handler(req, res).catch((error: unknown) => {
+export function createMetricsServer(metrics: Metrics, logger: Logger): HttpListener {
+  const app = createApp(logger);
+  // GET also answers HEAD (fastify's exposeHeadRoutes), without the body.
+  app.get('/metrics', async (_request, reply) => {
+    let body: string;
+    try {
+      body = await metrics.registry.metrics();
+    } catch (error) {
       logger.warn({ err: error }, 'metrics scrape failed');
-      sendText(res, 500, 'metrics unavailable');
-    });
+      return sendText(reply, 500, 'metrics unavailable');
+    }
+    return reply.code(200).header('content-type', metrics.registry.contentType).send(body);
   });
+  allowOnly(app, '/metrics', ['GET', 'HEAD']);
+  return listenerFor(app);
 }
 
 export interface MetricsListener {
@@ -45,8 +39,8 @@ export async function openMetricsListener(
   options: { port: number | undefined; host: string; logger: Logger },
 ): Promise<MetricsListener> {
   if (options.port === undefined) return { url: undefined, close: async () => undefined };
-  const server = createMetricsServer(metrics, options.logger);
-  const url = await listen(server, options.port, options.host);
+  const listener = createMetricsServer(metrics, options.logger);
+  const url = await listener.listen(options.port, options.host);
   options.logger.info({ url: `${url}/metrics` }, 'metrics listening');
-  return { url, close: () => closeHttpServer(server) };
+  return { url, close: () => listener.close() };
 }

@@ -1,6 +1,6 @@
 // The unsubscribe pages: small, self-contained HTML. Every value is escaped; the headers keep the
 // token out of Referer, the confirm button out of frames (clickjacking), and the page out of caches.
-import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
 
 const ESCAPES: Record<string, string> = {
   '&': '&amp;',
@@ -55,19 +55,21 @@ ${form}
 }
 
 export function sendPage(
-  res: ServerResponse,
+  reply: FastifyReply,
   status: number,
   page: Page,
   options: { formOrigin?: string } = {},
-): void {
+): FastifyReply {
   const formAction = ["'self'", options.formOrigin].filter(Boolean).join(' ');
-  res.writeHead(status, {
-    'content-type': 'text/html; charset=utf-8',
-    'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
-    'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
-    'x-content-type-options': 'nosniff',
-  });
-  res.end(renderPage(page));
+  return reply
+    .code(status)
+    .headers({
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-store',
+      'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`,
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+    })
+    .send(renderPage(page));
 }

@@ -82,7 +82,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 // ---------------------------------------------------------------------------------------------
 // SES events. The local SES endpoint calls onSend for every message it accepts; the sink turns
 // them into the signed SNS notifications SES would publish, POSTed to a real webhook server
-// (createHttpServer) that stores them and enqueues process_ses_event for the workers. Held
+// (createPublicServer) that stores them and enqueues process_ses_event for the workers. Held
 // events are only published on release(): a trial can first create in-doubt recipients, then
 // check that the events reconcile them.
 

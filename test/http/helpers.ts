@@ -1,8 +1,8 @@
-// An HTTP server (createHttpServer) on a free port for one test file, with injectable parts.
+// The public HTTP server (createPublicServer) on a free port for one test file, injectable parts.
 import type { Server } from 'node:http';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
-import { closeHttpServer, createHttpServer, type HttpDeps, listen } from '../../src/http/server.ts';
+import { createPublicServer, type HttpDeps } from '../../src/http/server.ts';
 import { createLogger } from '../../src/logger.ts';
 
 export const PUBLIC_URL = 'https://mail.example.com';
@@ -24,9 +24,9 @@ export async function startServer(
   deps: Partial<HttpDeps> = {},
 ): Promise<RunningServer> {
   const config = loadConfig({ PUBLIC_URL, ...env });
-  const server = await createHttpServer({ pool, config, logger: testLogger, ...deps });
-  const url = await listen(server, 0, '127.0.0.1');
-  return { url, server, close: () => closeHttpServer(server, 1_000) };
+  const listener = await createPublicServer({ pool, config, logger: testLogger, ...deps });
+  const url = await listener.listen(0, '127.0.0.1');
+  return { url, server: listener.server, close: () => listener.close(1_000) };
 }
 
 /** A pool whose database is down (nothing listens on port 1): every query fails at once. */

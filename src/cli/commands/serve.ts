@@ -25,33 +25,33 @@ export function registerServe(program: Command): void {
     .option('--host <address>', 'address to listen on (default: all interfaces)')
     .action(async (options: { port?: number; host?: string }) => {
       // Loaded here, not at the top, so that other commands do not load them (see worker.ts).
-      const [{ openMetricsListener }, http, { createMetrics }] = await Promise.all([
-        import('../../http/metrics.ts'),
-        import('../../http/server.ts'),
-        import('../../metrics.ts'),
-      ]);
-      const { closeHttpServer, createHttpServer, listen } = http;
+      const [{ openMetricsListener }, { createPublicServer }, { createMetrics }] =
+        await Promise.all([
+          import('../../http/metrics.ts'),
+          import('../../http/server.ts'),
+          import('../../metrics.ts'),
+        ]);
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
         applicationName: 'mailer-serve',
         statementTimeoutMs: ctx.config.httpDbTimeoutMs,
       });
-      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       let metrics: Awaited<ReturnType<typeof openMetricsListener>>;
       try {
         metrics = await openMetricsListener(createMetrics(pool), {
           ...ctx.config.metrics,
           logger: ctx.logger,
         });
-        const url = await listen(server, options.port ?? ctx.config.port, options.host);
+        const url = await server.listen(options.port ?? ctx.config.port, options.host);
         ctx.logger.info({ url, publicUrl: ctx.config.publicUrl }, 'HTTP server listening');
       } catch (error) {
         await pool.end();
         throw error;
       }
       await stopping;
-      await Promise.all([closeHttpServer(server), metrics.close()]);
+      await Promise.all([server.close(), metrics.close()]);
       await pool.end();
       ctx.logger.info('HTTP server stopped');
     });

@@ -13,15 +13,19 @@ export function registerStart(program: Command): void {
     .description('Migrate, then run the worker and the HTTP server in one process')
     .action(async () => {
       // Loaded here, not at the top, so that other commands do not load them (see worker.ts).
-      const [{ migrateDatabase }, { openMetricsListener }, http, runner, { connectSesForSending }] =
-        await Promise.all([
-          import('../../db/migrate.ts'),
-          import('../../http/metrics.ts'),
-          import('../../http/server.ts'),
-          import('../../worker/runner.ts'),
-          import('../../worker/ses-startup.ts'),
-        ]);
-      const { closeHttpServer, createHttpServer, listen } = http;
+      const [
+        { migrateDatabase },
+        { openMetricsListener },
+        { createPublicServer },
+        runner,
+        { connectSesForSending },
+      ] = await Promise.all([
+        import('../../db/migrate.ts'),
+        import('../../http/metrics.ts'),
+        import('../../http/server.ts'),
+        import('../../worker/runner.ts'),
+        import('../../worker/ses-startup.ts'),
+      ]);
       const { newProcessId, startWorker, workerPoolSize } = runner;
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
@@ -41,15 +45,15 @@ export function registerStart(program: Command): void {
         processId,
         ses: ses.client,
       });
-      const server = await createHttpServer({ pool, config: ctx.config, logger: ctx.logger });
+      const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       const metrics = await openMetricsListener(worker.metrics, {
         ...ctx.config.metrics,
         logger: ctx.logger,
       });
-      const address = await listen(server, ctx.config.port);
+      const address = await server.listen(ctx.config.port);
       ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
       await Promise.race([stopping, worker.promise]);
-      await Promise.all([worker.stop(), closeHttpServer(server), metrics.close()]);
+      await Promise.all([worker.stop(), server.close(), metrics.close()]);
       await ses.close();
       await pool.end();
       ctx.logger.info('mailer stopped');
