@@ -101,6 +101,25 @@ const envSchema = z.object({
   ),
   // `mailer campaign test` sends to these when no --to is given: the team's own inboxes.
   TEST_RECIPIENTS: csv.pipe(z.array(z.email({ error: 'each address must be an email address' }))),
+  // The browser console (src/console/), on a listener of its own; unset: no console.
+  CONSOLE_PORT: optionalString.pipe(
+    z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
+  ),
+  CONSOLE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  // A single-sign-on proxy in front of the console names the user in this header, and proves it
+  // is the proxy by sending CONSOLE_PROXY_SECRET in X-Mailer-Proxy-Secret. Both or neither.
+  CONSOLE_TRUSTED_USER_HEADER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, 'an HTTP header name')
+      .transform((v) => v.toLowerCase())
+      .optional(),
+  ),
+  CONSOLE_PROXY_SECRET: optionalString.pipe(
+    z.string().min(32, 'at least 32 characters (a random secret)').optional(),
+  ),
+  // Queueing a campaign from the console needs a second person's approval.
+  CONSOLE_QUEUE_APPROVAL: boolish,
 });
 
 // Every variable arrives as a string (or not at all), whatever zod coerces it to.
@@ -156,6 +175,15 @@ export interface Config {
   readonly inDoubtResendAfterMinutes: number | undefined;
   /** Where `mailer campaign test` sends without --to. */
   readonly testRecipients: readonly string[];
+  /** The browser console (port unset: off). */
+  readonly console: {
+    readonly port: number | undefined;
+    readonly host: string;
+    /** Lowercase header name a trusted single-sign-on proxy names the user in. */
+    readonly trustedUserHeader: string | undefined;
+    readonly proxySecret: string | undefined;
+    readonly queueApproval: boolean;
+  };
 }
 
 export class ConfigError extends Error {}
@@ -167,6 +195,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if ((e.CONSOLE_TRUSTED_USER_HEADER === undefined) !== (e.CONSOLE_PROXY_SECRET === undefined)) {
+    throw new ConfigError(
+      'invalid configuration:\n  CONSOLE_TRUSTED_USER_HEADER and CONSOLE_PROXY_SECRET are set ' +
+        'together (a user header is trusted only from a proxy that proves itself with the secret)',
+    );
+  }
   return deepFreeze({
     databaseUrl: e.DATABASE_URL,
     embeddedPg: { port: e.EMBEDDED_PG_PORT, dir: e.EMBEDDED_PG_DIR },
@@ -211,6 +245,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     inDoubtAlertAfterHours: e.IN_DOUBT_ALERT_AFTER_HOURS,
     inDoubtResendAfterMinutes: e.IN_DOUBT_RESEND_AFTER_MINUTES,
     testRecipients: e.TEST_RECIPIENTS,
+    console: {
+      port: e.CONSOLE_PORT,
+      host: e.CONSOLE_HOST,
+      trustedUserHeader: e.CONSOLE_TRUSTED_USER_HEADER,
+      proxySecret: e.CONSOLE_PROXY_SECRET,
+      queueApproval: e.CONSOLE_QUEUE_APPROVAL,
+    },
   });
 }
 

@@ -4,73 +4,13 @@
 // pacing rate. Claims are not sends: during an outage the workers claim and release recipients
 // all the time while SES accepts nothing, and the rate must say 0. A paused campaign has no ETA
 // (nothing will be sent until someone resumes it); a done one shows how long it took.
+
+import { estimate, SENDING, type StatusEstimate } from '../../queries/campaign-estimate.ts';
 import type { CampaignLive, SendErrorCount } from '../../queries/campaign-status.ts';
 import type { CampaignProgress } from '../../queries/operations.ts';
 import { formatAge, formatTime, percent, withDatabase } from '../output.ts';
 
-export interface StatusEstimate {
-  /** Accepted sends per second over the window; null unless the campaign is queued or sending. */
-  rate_per_second: number | null;
-  rate_window_seconds: number;
-  /** The pacing rate the ETA is capped at (SES_MAX_SEND_RATE), when the CLI knows it. */
-  pacing_rate: number | null;
-  /** Seconds until the recipients left are sent at that rate; null when it cannot be said. */
-  eta_seconds: number | null;
-  /** Seconds since SES last accepted one of its sends, when that is too long for the rate. */
-  stalled_seconds: number | null;
-  started_at: Date | null;
-  /** When a done campaign became done. */
-  finished_at: Date | null;
-  duration_seconds: number | null;
-}
-
-const SENDING = new Set(['queued', 'sending']);
-/** Quiet this long (or three sends' time at the rate, if longer), a sending campaign has stalled. */
-const STALL_SECONDS = 10;
-
-export function estimate(
-  p: CampaignProgress,
-  live: CampaignLive,
-  windowSeconds: number,
-  pacingRate: number | undefined,
-): StatusEstimate {
-  const open = (p.counts.pending ?? 0) + (p.counts.sending ?? 0);
-  const pacing = pacingRate !== undefined && pacingRate > 0 ? pacingRate : null;
-  const started = p.first_attempt_at;
-  const finished = p.status === 'done' ? live.updated_at : null;
-  let rate: number | null = null;
-  let eta: number | null = null;
-  let stalled: number | null = null;
-  if (SENDING.has(p.status)) {
-    const now = live.now.getTime();
-    // A campaign that started 5 s ago has had 5 s to send, not the whole window.
-    const since = started ? (now - started.getTime()) / 1000 : windowSeconds;
-    const window = Math.min(windowSeconds, Math.max(1, since));
-    rate = live.accepted_recently / window;
-    const effective = pacing === null ? rate : Math.min(rate, pacing);
-    if (open > 0 && effective > 0) eta = open / effective;
-    if (open === 0) eta = 0;
-    // An outage that began 10 s ago leaves 20 s of good sends in the window: the rate still looks
-    // fine, but nothing has been accepted since. Say so instead of giving an ETA.
-    const last = live.last_accepted_at ?? started;
-    const quiet = last ? Math.max(0, (now - last.getTime()) / 1000) : 0;
-    if (open > 0 && quiet > Math.max(STALL_SECONDS, effective > 0 ? 3 / effective : 0)) {
-      stalled = quiet;
-      eta = null;
-    }
-  }
-  return {
-    rate_per_second: rate,
-    rate_window_seconds: windowSeconds,
-    pacing_rate: pacing,
-    eta_seconds: eta,
-    stalled_seconds: stalled,
-    started_at: started,
-    finished_at: finished,
-    duration_seconds:
-      started && finished ? Math.max(0, (finished.getTime() - started.getTime()) / 1000) : null,
-  };
-}
+export { estimate, type StatusEstimate } from '../../queries/campaign-estimate.ts';
 
 function rate(perSecond: number): string {
   return `${perSecond.toFixed(1)}/s`;

@@ -37,6 +37,14 @@ export function registerServe(program: Command): void {
         applicationName: 'mailer-serve',
         statementTimeoutMs: ctx.config.httpDbTimeoutMs,
       });
+      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
+      const { openConsoleListener } = await import('../../console/app.ts');
+      const consoleListener = await openConsoleListener({
+        pool,
+        config: ctx.config,
+        logger: ctx.logger,
+        ses: undefined,
+      });
       const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       let metrics: Awaited<ReturnType<typeof openMetricsListener>>;
       try {
@@ -51,6 +59,7 @@ export function registerServe(program: Command): void {
         throw error;
       }
       await stopping;
+      await consoleListener?.close();
       await Promise.all([server.close(), metrics.close()]);
       await pool.end();
       ctx.logger.info('HTTP server stopped');

@@ -45,6 +45,14 @@ export function registerStart(program: Command): void {
         processId,
         ses: ses.client,
       });
+      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
+      const { openConsoleListener } = await import('../../console/app.ts');
+      const consoleListener = await openConsoleListener({
+        pool,
+        config: ctx.config,
+        logger: ctx.logger,
+        ses: ses.client,
+      });
       const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       const metrics = await openMetricsListener(worker.metrics, {
         ...ctx.config.metrics,
@@ -53,6 +61,7 @@ export function registerStart(program: Command): void {
       const address = await server.listen(ctx.config.port);
       ctx.logger.info({ processId, address, publicUrl: ctx.config.publicUrl }, 'mailer started');
       await Promise.race([stopping, worker.promise]);
+      await consoleListener?.close();
       await Promise.all([worker.stop(), server.close(), metrics.close()]);
       await ses.close();
       await pool.end();

@@ -1,0 +1,12 @@
+// The console's page modules, registered by src/console/app.ts in this order. Each exports
+// `register(app, deps)`; add one line per module.
+import type { FastifyInstance } from 'fastify';
+import type { ConsoleDeps } from '../context.ts';
+import * as audit from './audit.ts';
+import * as campaigns from './campaigns.ts';
+
+export interface PageModule {
+  register(app: FastifyInstance, deps: ConsoleDeps): void;
+}
+
+export const PAGE_MODULES: PageModule[] = [campaigns, audit];
