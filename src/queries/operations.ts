@@ -104,6 +104,8 @@ export const RECIPIENT_STATUSES = [
   'unsubscribed',
 ] as const;
 
+export type RecipientStatus = (typeof RECIPIENT_STATUSES)[number];
+
 export async function campaignProgress(
   db: Db,
   campaignId: string,

@@ -1,9 +1,10 @@
 // The campaign report (`mailer campaign report`): campaign_report() and
 // campaign_report_recipients() in migrations/current/4-after-campaign.sql.
 import type { Db } from '../db/pool.ts';
-import { RECIPIENT_STATUSES } from './operations.ts';
+import { RECIPIENT_STATUSES, type RecipientStatus } from './operations.ts';
 
-export interface CampaignReportRow {
+/** campaign_report()'s row; a count for each recipient status besides. */
+export interface CampaignReportRow extends Record<RecipientStatus, number> {
   campaign_id: string;
   campaign_name: string;
   status: string;
@@ -14,15 +15,6 @@ export interface CampaignReportRow {
   last_attempt_at: Date | null;
   finished_at: Date | null;
   recipients: number;
-  pending: number;
-  sending: number;
-  sent: number;
-  in_doubt: number;
-  failed: number;
-  suppressed: number;
-  bounced: number;
-  complained: number;
-  unsubscribed: number;
   accepted: number;
   delivered: number;
   opened: number;
