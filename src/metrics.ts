@@ -63,33 +63,28 @@ export function createMetrics(
       });
     return refreshing;
   };
-  const queueDepth = new Gauge({
-    name: 'mailer_queue_depth',
-    help: 'graphile-worker jobs waiting or running, by task (failed jobs excluded)',
-    labelNames: ['task'] as const,
-    registers: [registry],
-    collect: refresh,
-  });
-  const failedJobs = new Gauge({
-    name: 'mailer_failed_jobs',
-    help: 'graphile-worker jobs that used up their attempts, by task',
-    labelNames: ['task'] as const,
-    registers: [registry],
-    collect: refresh,
-  });
-  const inDoubt = new Gauge({
-    name: 'mailer_recipients_in_doubt',
-    help: 'recipients whose SendEmail outcome is unknown (see `mailer doubt list`)',
-    registers: [registry],
-    collect: refresh,
-  });
-  const progress = new Gauge({
-    name: 'mailer_campaign_recipients',
-    help: 'recipients of queued, sending and paused campaigns, by campaign and status',
-    labelNames: ['campaign_id', 'campaign_status', 'status'] as const,
-    registers: [registry],
-    collect: refresh,
-  });
+  // The gauges read from the database when scraped (at most every databaseRefreshMs).
+  const databaseGauge = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect: refresh });
+  const queueDepth = databaseGauge(
+    'mailer_queue_depth',
+    'graphile-worker jobs waiting or running, by task (failed jobs excluded)',
+    ['task'],
+  );
+  const failedJobs = databaseGauge(
+    'mailer_failed_jobs',
+    'graphile-worker jobs that used up their attempts, by task',
+    ['task'],
+  );
+  const inDoubt = databaseGauge(
+    'mailer_recipients_in_doubt',
+    'recipients whose SendEmail outcome is unknown (see `mailer doubt list`)',
+  );
+  const progress = databaseGauge(
+    'mailer_campaign_recipients',
+    'recipients of queued, sending and paused campaigns, by campaign and status',
+    ['campaign_id', 'campaign_status', 'status'],
+  );
 
   async function refreshFromDatabase(): Promise<void> {
     queueDepth.reset();
