@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import {
   EmbeddedPostgresError,
@@ -98,18 +98,29 @@ async function tempRoot(): Promise<string> {
   return root;
 }
 
+/**
+ * A data folder of its own and a port that another program holds; when the test ends the holder
+ * closes, a server started there stops and the folder goes.
+ */
+async function portHeldByAnother(
+  t: ExecutionContext,
+): Promise<{ dir: string; taken: number; holder: Server }> {
+  const root = await tempRoot();
+  const dir = join(root, 'pg');
+  const taken = await freePort();
+  const holder = await occupy(taken);
+  t.teardown(async () => {
+    holder.close();
+    await stopEmbeddedPostgres(dir).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  });
+  return { dir, taken, holder };
+}
+
 test.serial(
   'the default port held by another program: the server moves to a free port and is found there',
   async (t) => {
-    const root = await tempRoot();
-    const dir = join(root, 'pg');
-    const taken = await freePort();
-    const holder = await occupy(taken);
-    t.teardown(async () => {
-      holder.close();
-      await stopEmbeddedPostgres(dir).catch(() => undefined);
-      await rm(root, { recursive: true, force: true });
-    });
+    const { dir, taken, holder } = await portHeldByAnother(t);
     const url = await ensureEmbeddedPostgres({ port: taken, movablePort: true, dir });
     const moved = Number(new URL(url).port);
     t.not(moved, taken);
@@ -121,15 +132,7 @@ test.serial(
 );
 
 test.serial('an explicit port held by another program is one line naming it', async (t) => {
-  const root = await tempRoot();
-  const dir = join(root, 'pg');
-  const taken = await freePort();
-  const holder = await occupy(taken);
-  t.teardown(async () => {
-    holder.close();
-    await stopEmbeddedPostgres(dir).catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
-  });
+  const { dir, taken } = await portHeldByAnother(t);
   const error = await t.throwsAsync(ensureEmbeddedPostgres({ port: taken, dir }), {
     instanceOf: EmbeddedPostgresError,
   });

@@ -1,4 +1,6 @@
 // A fresh database per test file, cloned from the migrated template that test/run.ts built.
+import type { ExecutionContext } from 'ava';
+import pg from 'pg';
 import { createDatabase, type OwnDatabase } from '../../src/db/databases.ts';
 import { forFile } from './for-file.ts';
 
@@ -41,4 +43,12 @@ export function databaseForFile(): TestDatabase {
     },
     drop: () => created().drop(),
   };
+}
+
+/** A connected client on `url`, a session of its own apart from any pool; ended when the test ends. */
+export async function connectClient(t: ExecutionContext, url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  t.teardown(() => client.end());
+  return client;
 }

@@ -2,9 +2,8 @@
 // operator forces it, and a date outside the week refused. Generated on Sunday the 6th and again on
 // Monday the 7th, the same content went to everyone twice.
 import test from 'ava';
-import pg from 'pg';
 import { weekOfMonth } from '../../src/queries/campaigns.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { connectClient, databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 
 const db = databaseForFile();
@@ -92,14 +91,8 @@ test('a date outside the week is refused with the week it is in and the dates to
 });
 
 test('two generations of one week on different days at the same moment make one campaign', async (t) => {
-  const first = new pg.Client({ connectionString: db.url });
-  const second = new pg.Client({ connectionString: db.url });
-  await first.connect();
-  await second.connect();
-  t.teardown(async () => {
-    await first.end();
-    await second.end();
-  });
+  const first = await connectClient(t, db.url);
+  const second = await connectClient(t, db.url);
   const sql = `select generate_campaign(2, $1::date, false, interval '90 days', 'https://x.example')`;
   await first.query('begin');
   await first.query(sql, ['2035-01-08']);

@@ -3,10 +3,9 @@
 // the address ever unsubscribed or complained, not only when the current reason says so.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import pg from 'pg';
 import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { sesEvent } from '../events/helpers.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { connectClient, databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
@@ -161,14 +160,8 @@ test.serial(
   'a manual suppression committed while an unsubscribe of the same new address waits does not win',
   async (t) => {
     const email = address('race');
-    const first = new pg.Client({ connectionString: db.url });
-    const second = new pg.Client({ connectionString: db.url });
-    await first.connect();
-    await second.connect();
-    t.teardown(async () => {
-      await first.end();
-      await second.end();
-    });
+    const first = await connectClient(t, db.url);
+    const second = await connectClient(t, db.url);
     await first.query('begin');
     await first.query(
       `insert into suppression_list (email, reason, source) values ($1, 'manual', 'ops')`,

@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import test from 'ava';
-import pg from 'pg';
 import { verifyGzipLines, writeGzipLines } from '../../src/retention/export-file.ts';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { connectClient, createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 
 // The S3 client reads credentials and region from the standard chain; the fake endpoint accepts
@@ -249,9 +248,7 @@ test.serial("AWS_ENDPOINT_URL_S3, the SDK's own variable, sends the export there
 
 test.serial('a second run while one holds the lock exports and deletes nothing', async (t) => {
   await seedEvents(2, 0);
-  const holder = new pg.Client({ connectionString: db.url });
-  await holder.connect();
-  t.teardown(() => holder.end());
+  const holder = await connectClient(t, db.url);
   await holder.query("select pg_advisory_lock(hashtext('mailer:retain_email_events'))");
   const task = await taskRunner('retain_email_events', db.pool, {
     EVENTS_EXPORT_DIR: join(dir, 'locked'),
