@@ -9,16 +9,13 @@ import test from 'ava';
 import { NO_SES_ENV, startWorkerCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { anyJsonValue } from './arbitraries.ts';
 
 const SEED = Number(process.env.JOBS_SEED || process.env.PROPERTY_SEED || randomInt(1, 2 ** 31));
 const PER_TASK = Number(process.env.JOBS_PER_TASK ?? 40);
 
-const weird = fc.oneof(
-  fc.string({ maxLength: 20 }),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
+const weird = anyJsonValue(
+  20,
   fc.array(fc.integer(), { maxLength: 2 }),
   fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { maxKeys: 2 }),
 );

@@ -20,6 +20,7 @@ import {
   type RecipientTarget,
 } from '../helpers/factories.ts';
 import { createTaskDeps, jobHelpers, loadTask, unreachableSes } from '../helpers/tasks.ts';
+import { anyJsonValue } from './arbitraries.ts';
 import { runs } from './runs.ts';
 
 const logger = pino({ level: 'silent' });
@@ -66,12 +67,8 @@ function noise(length: number): string {
 // ---------------------------------------------------------------------------------------------
 // Generators: mostly well-formed SES events with one or more things wrong or odd.
 
-const weird = fc.oneof(
-  fc.string({ maxLength: 30 }),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
+const weird = anyJsonValue(
+  30,
   fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 6 }), fc.string({ maxLength: 6 }), { maxKeys: 3 }),
 );

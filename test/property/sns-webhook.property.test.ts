@@ -18,6 +18,7 @@ import {
   sign,
   TOPIC_ARN,
 } from '../sns/helpers.ts';
+import { anyJsonValue } from './arbitraries.ts';
 import { runs } from './runs.ts';
 
 let db: TestDatabase;
@@ -72,12 +73,8 @@ async function refused(t: ExecutionContext, status: number, what: string) {
   t.is(await storedAnything(), 0, `${what}: nothing stored`);
 }
 
-const anyValue = fc.oneof(
-  fc.string({ maxLength: 40 }),
-  fc.integer(),
-  fc.double(),
-  fc.boolean(),
-  fc.constant(null),
+const anyValue = anyJsonValue(
+  40,
   fc.array(fc.string({ maxLength: 10 }), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), { maxKeys: 3 }),
 );
@@ -156,26 +153,20 @@ const signed = [
   sign(confirmationFields('SubscriptionConfirmation')),
   sign(confirmationFields('UnsubscribeConfirmation')),
 ];
+// Both confirmation types sign the same fields.
+const confirmationFieldsSigned = [
+  'Type',
+  'MessageId',
+  'TopicArn',
+  'Message',
+  'Timestamp',
+  'SubscribeURL',
+  'Token',
+];
 const covered: Record<string, string[]> = {
   Notification: ['Type', 'MessageId', 'TopicArn', 'Subject', 'Message', 'Timestamp'],
-  SubscriptionConfirmation: [
-    'Type',
-    'MessageId',
-    'TopicArn',
-    'Message',
-    'Timestamp',
-    'SubscribeURL',
-    'Token',
-  ],
-  UnsubscribeConfirmation: [
-    'Type',
-    'MessageId',
-    'TopicArn',
-    'Message',
-    'Timestamp',
-    'SubscribeURL',
-    'Token',
-  ],
+  SubscriptionConfirmation: confirmationFieldsSigned,
+  UnsubscribeConfirmation: confirmationFieldsSigned,
 };
 
 const edit = (original: string) =>
