@@ -11,6 +11,7 @@ import {
   UpdateConfigurationSetEventDestinationCommand,
 } from '@aws-sdk/client-sesv2';
 import test, { type ExecutionContext } from 'ava';
+import { REQUIRED_EVENT_TYPES } from '../../src/ses/preflight-events.ts';
 import type { LocalSes } from '../../src/ses-local/server.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -147,14 +148,7 @@ test('names an event destination publishing to a topic not in SNS_TOPIC_ARNS', a
       ...names,
       EventDestination: {
         Enabled: true,
-        MatchingEventTypes: [
-          'SEND',
-          'DELIVERY',
-          'BOUNCE',
-          'COMPLAINT',
-          'REJECT',
-          'RENDERING_FAILURE',
-        ],
+        MatchingEventTypes: [...REQUIRED_EVENT_TYPES],
         SnsDestination: { TopicArn: OTHER_TOPIC },
       },
     }),

@@ -51,35 +51,22 @@ test('reports stats and clears messages and counters over HTTP', async (t) => {
 
 test('sets faults over HTTP and refuses a fault description with a typo', async (t) => {
   const { ses, client } = await startForTest(t);
-  const set = await rawRequest(
-    ses.url,
-    'PUT',
-    '/_local/faults',
-    JSON.stringify({ sendingPaused: true }),
-  );
+  const putFaults = (faults: unknown) =>
+    rawRequest(ses.url, 'PUT', '/_local/faults', JSON.stringify(faults));
+  const set = await putFaults({ sendingPaused: true });
   t.is(set.status, 200);
   await t.throwsAsync(client.send(new SendEmailCommand(simpleEmail())), {
     name: 'SendingPausedException',
   });
-  const typo = await rawRequest(
-    ses.url,
-    'PUT',
-    '/_local/faults',
-    JSON.stringify({ failnext: { status: 500, count: 1 } }),
-  );
+  const typo = await putFaults({ failnext: { status: 500, count: 1 } });
   t.is(typo.status, 400);
   t.is(typo.errorType, 'BadRequestException');
-  const badStatus = await rawRequest(
-    ses.url,
-    'PUT',
-    '/_local/faults',
-    JSON.stringify({ failNext: { status: 502, count: 1 } }),
-  );
+  const badStatus = await putFaults({ failNext: { status: 502, count: 1 } });
   t.is(badStatus.status, 400);
   await t.throwsAsync(client.send(new SendEmailCommand(simpleEmail())), {
     name: 'SendingPausedException',
   });
-  await rawRequest(ses.url, 'PUT', '/_local/faults', '{}');
+  await putFaults({});
   await t.notThrowsAsync(client.send(new SendEmailCommand(simpleEmail())));
 });
 

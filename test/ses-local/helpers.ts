@@ -4,6 +4,7 @@ import {
   SESv2Client,
   type SESv2ClientConfig,
   SendEmailCommand,
+  type Template,
 } from '@aws-sdk/client-sesv2';
 import type { ExecutionContext } from 'ava';
 import { buildSendEmailInput, type OutgoingEmail } from '../../src/ses/message.ts';
@@ -105,6 +106,13 @@ export const simpleEmail = (to: string[] = ['reader@example.com']) => ({
       Body: { Text: { Data: 'Hello' }, Html: { Data: '<p>Hello</p>' } },
     },
   },
+});
+
+/** A SendEmail input of the stored template that `template` names, with its data. */
+export const templateEmail = (template: Template, to: string[] = ['reader@example.com']) => ({
+  FromEmailAddress: 'news@example.com',
+  Destination: { ToAddresses: to },
+  Content: { Template: template },
 });
 
 /** Raw HTTP against the local endpoint, for requests the SDK would never send. */

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { MESSAGE_ID_PATTERN } from '../../src/ses-local/message-id.ts';
-import { simpleEmail, startForTest } from './helpers.ts';
+import { createSesTemplate, simpleEmail, startForTest, templateEmail } from './helpers.ts';
 
 test('records a simple send with its headers, tags and configuration set', async (t) => {
   const { ses, client } = await startForTest(t);
@@ -61,22 +61,15 @@ test('records a simple send with its headers, tags and configuration set', async
 
 test('renders a stored template with the template data so the read-back shows the real text', async (t) => {
   const { ses, client } = await startForTest(t);
+  await createSesTemplate(client, 'weekly', {
+    Subject: 'Hi {{ name }}, week {{week}}',
+    Text: 'Dear {{name}} from {{address.city}}{{missing}}',
+    Html: '<p>{{name}}</p>{{{footer}}}',
+  });
   await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'weekly',
-      TemplateContent: {
-        Subject: 'Hi {{ name }}, week {{week}}',
-        Text: 'Dear {{name}} from {{address.city}}{{missing}}',
-        Html: '<p>{{name}}</p>{{{footer}}}',
-      },
-    }),
-  );
-  await client.send(
-    new SendEmailCommand({
-      FromEmailAddress: 'news@example.com',
-      Destination: { ToAddresses: ['ann@example.com'] },
-      Content: {
-        Template: {
+    new SendEmailCommand(
+      templateEmail(
+        {
           TemplateName: 'weekly',
           TemplateData: JSON.stringify({
             name: 'Ann & Bo',
@@ -86,8 +79,9 @@ test('renders a stored template with the template data so the read-back shows th
           }),
           Headers: [{ Name: 'List-Unsubscribe', Value: '<mailto:u@example.com>' }],
         },
-      },
-    }),
+        ['ann@example.com'],
+      ),
+    ),
   );
   t.like(ses.sent()[0], {
     subject: 'Hi Ann & Bo, week 12',
@@ -101,23 +95,17 @@ test('renders a stored template with the template data so the read-back shows th
 
 test('finds a template by its ARN', async (t) => {
   const { ses, client } = await startForTest(t);
+  await createSesTemplate(client, 'arn-one', { Subject: 'S {{x}}' });
   await client.send(
-    new CreateEmailTemplateCommand({
-      TemplateName: 'arn-one',
-      TemplateContent: { Subject: 'S {{x}}' },
-    }),
-  );
-  await client.send(
-    new SendEmailCommand({
-      FromEmailAddress: 'news@example.com',
-      Destination: { ToAddresses: ['ann@example.com'] },
-      Content: {
-        Template: {
+    new SendEmailCommand(
+      templateEmail(
+        {
           TemplateArn: 'arn:aws:ses:us-east-1:123456789012:template/arn-one',
           TemplateData: '{"x":"1"}',
         },
-      },
-    }),
+        ['ann@example.com'],
+      ),
+    ),
   );
   t.like(ses.sent()[0], { subject: 'S 1', templateName: 'arn-one' });
 });
@@ -193,11 +181,9 @@ test('rejects malformed addresses, more than 50 recipients and tags SES does not
 test('rejects a send naming a template that does not exist', async (t) => {
   const { ses, client } = await startForTest(t);
   const send = client.send(
-    new SendEmailCommand({
-      FromEmailAddress: 'news@example.com',
-      Destination: { ToAddresses: ['ann@example.com'] },
-      Content: { Template: { TemplateName: 'nope', TemplateData: '{}' } },
-    }),
+    new SendEmailCommand(
+      templateEmail({ TemplateName: 'nope', TemplateData: '{}' }, ['ann@example.com']),
+    ),
   );
   const error = await t.throwsAsync<SESv2ServiceException>(send, {
     name: 'BadRequestException',

@@ -17,6 +17,7 @@ import {
   UpdateConfigurationSetEventDestinationCommand,
 } from '@aws-sdk/client-sesv2';
 import test from 'ava';
+import { REQUIRED_EVENT_TYPES } from '../../src/ses/preflight-events.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
 import { rawRequest, simpleEmail, startForTest } from './helpers.ts';
 
@@ -207,14 +208,8 @@ test('configureLocalSes sets up identity, configuration set and destination, and
     {
       Name: 'mailer-sns',
       Enabled: true,
-      MatchingEventTypes: [
-        'SEND',
-        'DELIVERY',
-        'BOUNCE',
-        'COMPLAINT',
-        'REJECT',
-        'RENDERING_FAILURE',
-      ],
+      // The setup's default: every type mailer needs.
+      MatchingEventTypes: [...REQUIRED_EVENT_TYPES],
       SnsDestination: { TopicArn: TOPIC },
     },
   ]);

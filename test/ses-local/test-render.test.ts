@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { parseRenderedTemplate } from '../../src/ses/rendered-mime.ts';
-import { startForTest } from './helpers.ts';
+import { startForTest, templateEmail } from './helpers.ts';
 
 test('renders the parts SendEmail would send, as MIME', async (t) => {
   const { ses, client } = await startForTest(t);
@@ -37,11 +37,9 @@ test('renders the parts SendEmail would send, as MIME', async (t) => {
   });
   // The same rendering as SendEmail.
   await client.send(
-    new SendEmailCommand({
-      FromEmailAddress: 'news@example.com',
-      Destination: { ToAddresses: ['zoe@example.com'] },
-      Content: { Template: { TemplateName: 'weekly', TemplateData: data } },
-    }),
+    new SendEmailCommand(
+      templateEmail({ TemplateName: 'weekly', TemplateData: data }, ['zoe@example.com']),
+    ),
   );
   t.like(ses.sent()[0], { subject: rendered.subject, text: rendered.text, html: rendered.html });
 });
