@@ -7,7 +7,7 @@ import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
 import { startWorkerInProcess } from '../helpers/worker.ts';
-import { startEventWebhook } from './helpers.ts';
+import { startEventWebhook, suppressionList } from './helpers.ts';
 
 const SIMULATOR = ['success', 'bounce', 'complaint', 'suppressionlist'].map(
   (box) => `${box}@simulator.amazonses.com`,
@@ -72,10 +72,7 @@ test('bounce and complaint addresses end suppressed and are skipped by next week
     'suppressionlist@simulator.amazonses.com': 'bounced',
     [READER]: 'sent',
   });
-  const { rows: suppressed } = await db.pool.query(
-    'select email, reason, source from suppression_list order by email',
-  );
-  t.deepEqual(suppressed, [
+  t.deepEqual(await suppressionList(db.pool), [
     { email: 'bounce@simulator.amazonses.com', reason: 'bounce_hard', source: 'ses' },
     { email: 'complaint@simulator.amazonses.com', reason: 'complaint', source: 'ses' },
     { email: 'suppressionlist@simulator.amazonses.com', reason: 'bounce_hard', source: 'ses' },

@@ -168,6 +168,14 @@ export async function suppressionOf(db: Db, email: string) {
   return rows[0];
 }
 
+/** The whole suppression list, by address. */
+export async function suppressionList(db: Db) {
+  const { rows } = await db.query<{ email: string; reason: string; source: string }>(
+    'select email, reason, source from suppression_list order by email',
+  );
+  return rows;
+}
+
 export const LIMITS = { maxBounceRate: 0.04, maxComplaintRate: 0.0008, minSent: 100 };
 
 /**

@@ -12,6 +12,7 @@ import test from 'ava';
 import pg from 'pg';
 import { importCustomersCsv } from '../../src/import/customers.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
+import { suppressionList } from '../events/helpers.ts';
 import { createEventSink, waitForEventsApplied } from '../faults/support.ts';
 import { type LongRunning, startCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
@@ -211,10 +212,7 @@ test.serial('a whole campaign runs as mailer_app, prepared by mailer_operator', 
     bounced: 1,
     complained: 1,
   });
-  const { rows: suppression } = await db.pool.query(
-    'select email, reason, source from suppression_list order by email',
-  );
-  t.deepEqual(suppression, [
+  t.deepEqual(await suppressionList(db.pool), [
     { email: 'bounce@simulator.amazonses.com', reason: 'bounce_hard', source: 'ses' },
     { email: 'complaint@simulator.amazonses.com', reason: 'complaint', source: 'ses' },
     { email: 'handsoff@example.com', reason: 'manual', source: 'ops' },
