@@ -1,36 +1,38 @@
-// The campaign page's report (campaign_report(): recipients by status, delivered, opened and
-// clicked) reads every recipient and event of the campaign once: a few hundred milliseconds at
-// 1,000,000 recipients. The page serves it from this per-process cache: a campaign is counted
-// at most once per `refreshMs` however many people look at it, a request is answered at once
-// from the last count while a newer one is made in the background (the page says as of when),
-// and only the first look at a campaign waits for its count. An action on the campaign
-// invalidates its entry, so its effect shows on the page it redirects to.
-import type { Db } from '../db/pool.ts';
-import { type CampaignReportRow, campaignReport } from '../queries/report.ts';
+// The campaign page's counts (campaign_report(): recipients by status, delivered, opened and
+// clicked) read every recipient and event of the campaign once: a few hundred milliseconds at
+// 1,000,000 recipients. The page serves them, with its per-minute chart, from this per-process
+// cache: a campaign is read at most once per `refreshMs` however many people look at it, a
+// request is answered at once from the last reading while a newer one is made in the background
+// (the page says as of when), and only the first look at a campaign waits. An action on the
+// campaign invalidates its entry, so its effect shows on the page it redirects to.
 
-interface Entry {
-  value: CampaignReportRow | undefined;
+interface Entry<T> {
+  value: T | undefined;
   at: number;
   usedAt: number;
   inflight: Promise<void> | undefined;
 }
 
-export interface CachedReport {
-  report: CampaignReportRow | undefined;
-  countedAt: Date;
+export interface Cached<T> {
+  value: T | undefined;
+  readAt: Date;
 }
 
-export class CampaignReportCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly db: Db;
-  private readonly refreshMs: { active: number; settled: number };
+export class CampaignSnapshotCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
+  private readonly load: (campaignId: string) => Promise<T | undefined>;
+  private readonly refreshMs: (value: T | undefined) => number;
 
-  constructor(db: Db, refreshMs = { active: 5_000, settled: 30_000 }) {
-    this.db = db;
+  /** `refreshMs` may depend on the last value: a finished campaign changes less often. */
+  constructor(
+    load: (campaignId: string) => Promise<T | undefined>,
+    refreshMs: (value: T | undefined) => number,
+  ) {
+    this.load = load;
     this.refreshMs = refreshMs;
   }
 
-  async get(campaignId: string): Promise<CachedReport> {
+  async get(campaignId: string): Promise<Cached<T>> {
     const now = Date.now();
     this.evict(now);
     let entry = this.entries.get(campaignId);
@@ -39,22 +41,20 @@ export class CampaignReportCache {
       this.entries.set(campaignId, entry);
     }
     entry.usedAt = now;
-    const settled = entry.value?.status === 'done' || entry.value?.status === 'draft';
-    const every = settled ? this.refreshMs.settled : this.refreshMs.active;
-    if (entry.at === 0 || now - entry.at >= every) {
+    if (entry.at === 0 || now - entry.at >= this.refreshMs(entry.value)) {
       const refreshing = this.refresh(entry, campaignId);
       if (entry.at === 0) await refreshing;
     }
-    return { report: entry.value, countedAt: new Date(entry.at) };
+    return { value: entry.value, readAt: new Date(entry.at) };
   }
 
   invalidate(campaignId: string): void {
     this.entries.delete(campaignId);
   }
 
-  private refresh(entry: Entry, campaignId: string): Promise<void> {
+  private refresh(entry: Entry<T>, campaignId: string): Promise<void> {
     if (!entry.inflight) {
-      entry.inflight = campaignReport(this.db, campaignId)
+      entry.inflight = this.load(campaignId)
         .then((value) => {
           entry.value = value;
           entry.at = Date.now();
@@ -62,7 +62,7 @@ export class CampaignReportCache {
         .finally(() => {
           entry.inflight = undefined;
         });
-      // A background refresh that fails leaves the last count; the next request tries again.
+      // A background refresh that fails leaves the last reading; the next request tries again.
       entry.inflight.catch(() => undefined);
     }
     return entry.inflight;
