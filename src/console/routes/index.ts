@@ -3,10 +3,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { ConsoleDeps } from '../context.ts';
 import * as audit from './audit.ts';
+import * as campaign from './campaign.ts';
 import * as campaigns from './campaigns.ts';
 
 export interface PageModule {
   register(app: FastifyInstance, deps: ConsoleDeps): void;
 }
 
-export const PAGE_MODULES: PageModule[] = [campaigns, audit];
+export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign];
