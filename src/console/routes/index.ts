@@ -5,9 +5,10 @@ import type { ConsoleDeps } from '../context.ts';
 import * as audit from './audit.ts';
 import * as campaign from './campaign.ts';
 import * as campaigns from './campaigns.ts';
+import * as customers from './customers.ts';
 
 export interface PageModule {
   register(app: FastifyInstance, deps: ConsoleDeps): void;
 }
 
-export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign];
+export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign, customers];

@@ -1,0 +1,143 @@
+// The support pages in a real browser (Debian's chromium, driven by playwright-core): log in
+// through the form, look a bounced customer up and see why they are blocked, and suppress
+// another with a note that lands in operator_actions under the console user. The pages run under
+// the console's Content-Security-Policy, so a page that needed inline script or style would
+// show it here as a console error.
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import test from 'ava';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { hashPassword } from '../../src/console/passwords.ts';
+import { databaseForFile } from '../helpers/db.ts';
+import { createCustomer, createRecipient, createSendingCampaign } from '../helpers/factories.ts';
+import { actionsOf, pagesApp } from './pages-helpers.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const db = databaseForFile();
+let browser: Browser;
+let base: string;
+let close: () => Promise<unknown>;
+
+test.before(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
+  }
+  await db.pool.query(
+    `insert into console_users (username, role, can_queue, password_hash)
+     values ('olivia', 'operator', false, $1)`,
+    [await hashPassword('correct horse battery staple')],
+  );
+  const app = pagesApp(db.pool);
+  base = await app.listen({ port: 0, host: '127.0.0.1' });
+  close = () => app.close();
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+test.after.always(async () => {
+  await browser?.close();
+  await close?.();
+});
+
+/** A logged-in page; `errors` collects what the browser's console reports (CSP refusals too). */
+async function loggedIn(): Promise<{ page: Page; errors: string[] }> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${base}/customers`);
+  await page.fill('input[name="username"]', 'olivia');
+  await page.fill('input[name="password"]', 'correct horse battery staple');
+  await Promise.all([page.waitForURL(`${base}/customers`), page.click('button[type="submit"]')]);
+  return { page, errors };
+}
+
+test('looks a bounced customer up and sees why the address is blocked', async (t) => {
+  const customer = await createCustomer(db.pool, {
+    email: `bounced-${randomUUID()}@example.com`,
+    name: '<script>alert(1)</script>',
+  });
+  const campaignId = await createSendingCampaign(db.pool, 'done');
+  await createRecipient(db.pool, campaignId, 'bounced', {
+    customer,
+    messageId: `ses-${randomUUID()}`,
+  });
+  await db.pool.query(
+    `insert into email_events_op (event_type, email, campaign_id, customer_id, payload)
+     values ('bounce', $1, $2, $3, $4)`,
+    [
+      customer.email,
+      campaignId,
+      customer.customer_id,
+      {
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1 user unknown' }],
+        },
+      },
+    ],
+  );
+  await db.pool.query(
+    `insert into suppression_list (email, reason, source) values ($1, 'bounce_hard', 'ses')`,
+    [customer.email],
+  );
+  const { page, errors } = await loggedIn();
+  let dialogs = 0;
+  page.on('dialog', async (d) => {
+    dialogs++;
+    await d.dismiss();
+  });
+  await page.fill('input[name="email"]', customer.email.toUpperCase());
+  await Promise.all([page.waitForURL(/\/customers\?email=/), page.click('text=Look up')]);
+  t.is(await page.locator('h1').textContent(), `<script>alert(1)</script> <${customer.email}>`);
+  const suppression = page.locator('section', { hasText: 'Why: what was recorded' });
+  t.regex(
+    String(await suppression.textContent()),
+    /Suppressed: bounce_hard, by ses \(an SES event\)/,
+  );
+  t.regex(
+    String(await suppression.textContent()),
+    /SES bounce event: Permanent \/General smtp; 550 5\.1\.1 user unknown/,
+  );
+  const history = page.locator('section', { hasText: 'Recent campaigns' });
+  t.regex(String(await history.textContent()), /bounced/);
+  t.is(dialogs, 0, 'the name is text, not a script');
+  t.deepEqual(errors, []);
+  await page.screenshot({ path: `${process.env.SCREENSHOT_DIR ?? '/tmp'}/console-customer.png` });
+});
+
+test('suppresses an address with the note recorded under the console user', async (t) => {
+  const customer = await createCustomer(db.pool, { email: `ann-${randomUUID()}@example.com` });
+  const { page, errors } = await loggedIn();
+  await page.goto(`${base}/customers/${customer.customer_id}`);
+  t.regex(
+    String(await page.locator('section', { hasText: 'Suppression' }).first().textContent()),
+    /Not suppressed/,
+  );
+  const form = page.locator('form[action="/customers/suppress"]');
+  // The note is required: the browser does not submit the form without it.
+  await form.locator('button').click();
+  t.is(page.url(), `${base}/customers/${customer.customer_id}`);
+  await form.locator('select[name="reason"]').selectOption('unsubscribe');
+  await form.locator('input[name="note"]').fill('asked by phone, ticket 4711');
+  await Promise.all([page.waitForURL(/done=suppressed/), form.locator('button').click()]);
+  t.regex(
+    String(await page.locator('.notice').textContent()),
+    /Suppressed: the address is not mailed/,
+  );
+  t.regex(
+    String(await page.locator('section', { hasText: 'Why: what was recorded' }).textContent()),
+    /suppress by console:olivia \(unsubscribe\): “asked by phone, ticket 4711”/,
+  );
+  const [action] = (await actionsOf(db.pool, 'suppress')).filter((a) => a.email === customer.email);
+  t.is(action?.actor, 'console:olivia');
+  t.is(action?.note, 'asked by phone, ticket 4711');
+  const { rows } = await db.pool.query(
+    'select reason, source from suppression_list where email = $1',
+    [customer.email],
+  );
+  t.deepEqual(rows, [{ reason: 'unsubscribe', source: 'ops' }]);
+  t.deepEqual(errors, []);
+});
