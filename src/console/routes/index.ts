@@ -6,9 +6,10 @@ import * as audit from './audit.ts';
 import * as campaign from './campaign.ts';
 import * as campaigns from './campaigns.ts';
 import * as customers from './customers.ts';
+import * as suppressions from './suppressions.ts';
 
 export interface PageModule {
   register(app: FastifyInstance, deps: ConsoleDeps): void;
 }
 
-export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign, customers];
+export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign, customers, suppressions];
