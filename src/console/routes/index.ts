@@ -6,10 +6,18 @@ import * as audit from './audit.ts';
 import * as campaign from './campaign.ts';
 import * as campaigns from './campaigns.ts';
 import * as customers from './customers.ts';
+import * as jobs from './jobs.ts';
 import * as suppressions from './suppressions.ts';
 
 export interface PageModule {
   register(app: FastifyInstance, deps: ConsoleDeps): void;
 }
 
-export const PAGE_MODULES: PageModule[] = [campaigns, audit, campaign, customers, suppressions];
+export const PAGE_MODULES: PageModule[] = [
+  campaigns,
+  audit,
+  campaign,
+  customers,
+  suppressions,
+  jobs,
+];
