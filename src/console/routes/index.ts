@@ -8,6 +8,7 @@ import * as campaigns from './campaigns.ts';
 import * as customers from './customers.ts';
 import * as jobs from './jobs.ts';
 import * as suppressions from './suppressions.ts';
+import * as templates from './templates.ts';
 
 export interface PageModule {
   register(app: FastifyInstance, deps: ConsoleDeps): void;
@@ -20,4 +21,5 @@ export const PAGE_MODULES: PageModule[] = [
   customers,
   suppressions,
   jobs,
+  templates,
 ];
