@@ -1,15 +1,12 @@
 import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { databaseForFile } from '../helpers/db.ts';
-import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
+import { createRecipient, createSendingCampaign } from '../helpers/factories.ts';
 
 const db = databaseForFile();
 let campaignId: string;
 test.before(async () => {
-  const template = await createTemplate(db.pool);
-  campaignId = (
-    await createCampaign(db.pool, { template_id: template.template_id, status: 'sending' })
-  ).campaign_id;
+  campaignId = await createSendingCampaign(db.pool);
 });
 
 const env = (extra: Record<string, string> = {}) => ({

@@ -3,17 +3,14 @@ import test, { type ExecutionContext } from 'ava';
 import { REQUIRED_EVENT_TYPES } from '../../src/ses/preflight-events.ts';
 import { configureLocalSes } from '../../src/ses-local/setup.ts';
 import { createTestDatabase, databaseForFile } from '../helpers/db.ts';
-import { createCampaign, createRecipient, createTemplate } from '../helpers/factories.ts';
+import { createRecipient, createSendingCampaign } from '../helpers/factories.ts';
 import { taskRunner } from '../helpers/tasks.ts';
 import { startForTest } from '../ses-local/helpers.ts';
 
 const db = databaseForFile();
 let campaignId: string;
 test.before(async () => {
-  const template = await createTemplate(db.pool);
-  campaignId = (
-    await createCampaign(db.pool, { template_id: template.template_id, status: 'done' })
-  ).campaign_id;
+  campaignId = await createSendingCampaign(db.pool, 'done');
 });
 
 async function inDoubt(email: string, attemptAt: Date) {
@@ -116,10 +113,7 @@ async function resendPolicy(
     SNS_TOPIC_ARNS: TOPIC,
   });
   task.deps.ses = client;
-  const template = await createTemplate(own.pool);
-  const campaign = (
-    await createCampaign(own.pool, { template_id: template.template_id, status: 'done' })
-  ).campaign_id;
+  const campaign = await createSendingCampaign(own.pool, 'done');
   return {
     db: own,
     task,
@@ -162,12 +156,7 @@ test('with IN_DOUBT_RESEND_AFTER_MINUTES, a recipient with no SES event is queue
   // An identity notification for the address, sent inside the attempt's window, whose message
   // id a recipient of another campaign holds: it may still be this recipient's message.
   const maybe = await p.inDoubt(ago(30));
-  const other = (
-    await createCampaign(p.db.pool, {
-      template_id: (await createTemplate(p.db.pool, { week_of_month: 2 })).template_id,
-      status: 'done',
-    })
-  ).campaign_id;
+  const other = await createSendingCampaign(p.db.pool, 'done');
   await createRecipient(p.db.pool, other, 'sent', {
     customer: maybe,
     messageId: 'ses-theirs',
