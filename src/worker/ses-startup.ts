@@ -3,11 +3,14 @@
 // stops every send (GetAccount refused, sending disabled, an unverified From, a missing
 // configuration set) stops the process with exit 2; the others are logged as warnings. A local
 // SES is not checked: it proves nothing about an account.
+// startSendingWorker wires that connection, the pool and the worker the same way for both.
 import type pg from 'pg';
 import { type Config, ConfigError } from '../config.ts';
+import { createPool } from '../db/pool.ts';
 import type { Logger } from '../logger.ts';
 import { connectSes } from '../ses/connect.ts';
 import { checkSesAtStartup } from '../ses/preflight.ts';
+import { newProcessId, startWorker, workerPoolSize } from './runner.ts';
 
 export async function connectSesForSending(config: Config, logger: Logger, pool: pg.Pool) {
   const ses = await connectSes(config, logger);
@@ -20,4 +23,39 @@ export async function connectSesForSending(config: Config, logger: Logger, pool:
     );
   }
   return ses;
+}
+
+/**
+ * A sending process's worker: a pool named by a new process id (the worker's share of
+ * connections for `concurrency`, plus `extraConnections` for other users of the pool), the SES
+ * connection above, and the worker on both. The caller stops the worker, then closes SES and ends
+ * the pool.
+ */
+export async function startSendingWorker(
+  config: Config,
+  logger: Logger,
+  options: {
+    databaseUrl: string;
+    concurrency?: number;
+    extraConnections?: number;
+    crontab?: boolean;
+  },
+) {
+  const processId = newProcessId();
+  const concurrency = options.concurrency ?? config.worker.concurrency;
+  const pool = createPool(options.databaseUrl, logger, {
+    max: workerPoolSize(concurrency) + (options.extraConnections ?? 0),
+    applicationName: processId,
+  });
+  const ses = await connectSesForSending(config, logger, pool);
+  const worker = await startWorker({
+    config,
+    logger,
+    pool,
+    processId,
+    ses: ses.client,
+    concurrency: options.concurrency,
+    crontab: options.crontab,
+  });
+  return { processId, concurrency, pool, ses, worker };
 }

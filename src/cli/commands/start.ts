@@ -4,7 +4,6 @@
 // halves separately when they need to scale out. Shutdown order: stop taking jobs and requests,
 // drain both, then end the pool.
 import type { Command } from 'commander';
-import { createPool } from '../../db/pool.ts';
 import { createContext, untilSignal } from '../context.ts';
 
 export function registerStart(program: Command): void {
@@ -17,33 +16,21 @@ export function registerStart(program: Command): void {
         { migrateDatabase },
         { openMetricsListener },
         { createPublicServer },
-        runner,
-        { connectSesForSending },
+        { startSendingWorker },
       ] = await Promise.all([
         import('../../db/migrate.ts'),
         import('../../http/metrics.ts'),
         import('../../http/server.ts'),
-        import('../../worker/runner.ts'),
         import('../../worker/ses-startup.ts'),
       ]);
-      const { newProcessId, startWorker, workerPoolSize } = runner;
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       const url = await ctx.databaseUrl();
       await migrateDatabase(url, ctx.logger);
-      const processId = newProcessId();
-      const pool = createPool(url, ctx.logger, {
-        // The worker's share plus a few for the HTTP server.
-        max: workerPoolSize(ctx.config.worker.concurrency) + 4,
-        applicationName: processId,
-      });
-      const ses = await connectSesForSending(ctx.config, ctx.logger, pool);
-      const worker = await startWorker({
-        config: ctx.config,
-        logger: ctx.logger,
-        pool,
-        processId,
-        ses: ses.client,
+      const { processId, pool, ses, worker } = await startSendingWorker(ctx.config, ctx.logger, {
+        databaseUrl: url,
+        // A few connections for the HTTP server besides the worker's share.
+        extraConnections: 4,
       });
       // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
       const { openConsoleListener } = await import('../../console/app.ts');

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createPool } from '../../db/pool.ts';
 import { exitWithSupervisor, superviseWorker } from '../../worker/supervisor.ts';
 import { createContext, untilSignal } from '../context.ts';
 
@@ -17,13 +16,10 @@ export function registerWorker(program: Command): void {
     .action(async (options: { concurrency?: number; crontab: boolean; supervise: boolean }) => {
       // Loaded here, not at the top: every other command would load graphile-worker, the AWS
       // SDK and prom-client too (the CSV import runs in a 32 MB heap in its test).
-      const [{ openMetricsListener }, { newProcessId, startWorker, workerPoolSize }, ses$] =
-        await Promise.all([
-          import('../../http/metrics.ts'),
-          import('../../worker/runner.ts'),
-          import('../../worker/ses-startup.ts'),
-        ]);
-      const { connectSesForSending } = ses$;
+      const [{ openMetricsListener }, { startSendingWorker }] = await Promise.all([
+        import('../../http/metrics.ts'),
+        import('../../worker/ses-startup.ts'),
+      ]);
       const ctx = createContext();
       const stopping = untilSignal(ctx.logger);
       if (options.supervise) {
@@ -45,22 +41,15 @@ export function registerWorker(program: Command): void {
         return;
       }
       exitWithSupervisor();
-      const processId = newProcessId();
-      const concurrency = options.concurrency ?? ctx.config.worker.concurrency;
-      const pool = createPool(await ctx.databaseUrl(), ctx.logger, {
-        max: workerPoolSize(concurrency),
-        applicationName: processId,
-      });
-      const ses = await connectSesForSending(ctx.config, ctx.logger, pool);
-      const worker = await startWorker({
-        config: ctx.config,
-        logger: ctx.logger,
-        pool,
-        processId,
-        ses: ses.client,
-        concurrency,
-        crontab: options.crontab,
-      });
+      const { processId, concurrency, pool, ses, worker } = await startSendingWorker(
+        ctx.config,
+        ctx.logger,
+        {
+          databaseUrl: await ctx.databaseUrl(),
+          concurrency: options.concurrency,
+          crontab: options.crontab,
+        },
+      );
       ctx.logger.info({ processId, concurrency }, 'worker started');
       // Its own counters (sends, SES errors, events) live in this process's memory.
       const metrics = await openMetricsListener(worker.metrics, {
