@@ -1,9 +1,7 @@
 // Before a campaign is sent: typed callers of schedule_campaign, unschedule_campaign and
 // delete_draft_campaign (migrations/current/3-before-campaign.sql), and the schedules that
 // `campaign status` and `campaign list` show.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export async function scheduleCampaign(db: Db, campaignId: string, at: Date): Promise<Date> {
   const { rows } = await db.query<{ at: Date }>('select public.schedule_campaign($1, $2) as at', [

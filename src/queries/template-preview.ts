@@ -3,9 +3,7 @@
 // migrations/current/3-before-campaign.sql), or sample data. A preview or test carries no real
 // unsubscribe token (those are made per campaign), so its link names a placeholder token that
 // unsubscribes nobody.
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../db/pool.ts';
 
 export const PLACEHOLDER_TOKEN = '00000000-0000-0000-0000-000000000000';
 

@@ -2,6 +2,7 @@
 // made by test/helpers/factories.ts, and what applying them leaves behind.
 import type { ExecutionContext } from 'ava';
 import type pg from 'pg';
+import type { Db } from '../../src/db/pool.ts';
 import type { SesEventType } from '../../src/events/ses-event.ts';
 import {
   createEventPublisher,
@@ -9,8 +10,6 @@ import {
   LOCAL_TOPIC_ARN,
 } from '../../src/ses-local/event-publisher.ts';
 import { startServer, testLogger } from '../http/helpers.ts';
-
-type Db = pg.Pool | pg.PoolClient;
 
 export interface EventTarget {
   messageId: string;

@@ -1,9 +1,7 @@
 // Row factories for tests: sensible defaults, override what the test is about. (SES event
 // payloads are built by test/events/helpers.ts.)
 import { randomBytes, randomUUID } from 'node:crypto';
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import type { Db } from '../../src/db/pool.ts';
 
 export interface CustomerRow {
   customer_id: string;
