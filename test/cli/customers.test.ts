@@ -353,3 +353,21 @@ for (const command of [['customers'], ['customers', 'import'], ['customers', 'sh
     t.regex(result.stdout, /Usage: mailer customers/);
   });
 }
+
+test('customers show names the console user behind an operator action, not the console login', async (t) => {
+  const email = `ann-${randomBytes(4).toString('hex')}@example.com`;
+  await createCustomer(db.pool, { email });
+  const client = await db.pool.connect();
+  try {
+    // What the console's withActor does around each action.
+    await client.query('begin');
+    await client.query(`select set_config('mailer.actor', 'console:olivia', true)`);
+    await client.query(`select suppress_email($1, 'manual', 'asked by phone')`, [email]);
+    await client.query('commit');
+  } finally {
+    client.release();
+  }
+  const result = await runCli(['customers', 'show', email], env());
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /suppress\s+console:olivia \(as \S+\)\s+asked by phone/);
+});

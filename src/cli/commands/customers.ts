@@ -186,7 +186,10 @@ async function showAction(address: string, flags: ShowFlags): Promise<void> {
             report.actions.map((a) => [
               a.created_at,
               a.action,
-              `${a.db_user} (${a.application_name})`,
+              // A console user acts through the console's login: name them, not it.
+              a.actor === a.db_user
+                ? `${a.db_user} (${a.application_name})`
+                : `${a.actor} (as ${a.db_user})`,
               a.note,
               JSON.stringify(a.details),
             ]),
