@@ -148,6 +148,7 @@ test('lifting an opt-out needs force, as in the CLI; a bounce does not', async (
   );
   const page = await getPage(app, operator, `/customers?email=${encodeURIComponent(email)}`);
   t.true(page.body.includes('name="force"'));
+  t.regex(page.body, /Nothing behind this entry is kept any more/);
   const refused = await postForm(app, operator, '/customers/unsuppress', {
     email,
     note: 'wants the newsletter again',

@@ -81,6 +81,11 @@ ${evidence.map((e) => html`<li>${time(e.event_time)} SES <strong>${e.event_type}
     : ''
 }
 ${
+  s && acts.length + evidence.length === 0
+    ? html`<p class="muted small">Nothing behind this entry is kept any more: SES and unsubscribe events are pruned after EVENTS_RETENTION_DAYS (the entry itself never is).</p>`
+    : ''
+}
+${
   optOuts.length > 0
     ? html`<p class="muted small">The person opted out (${optOuts.map((o) => html`${o.reason} ${time(o.recorded_at)} in ${o.recorded_in}`)}): lifting a suppression needs their renewed consent (force).</p>`
     : ''
