@@ -23,7 +23,7 @@ test.before(async () => {
     week_of_month: 1,
     version: 2,
     subject: 'Week 1 for {{greeting_name}}',
-    html: '<p>Hi {{greeting_name}} of {{company}}</p>',
+    html: '<p style="color: #c00">Hi {{greeting_name}} of {{company}}</p>',
     text: 'Hi {{greeting_name}}. Stop: {{unsubscribe_url}}',
   });
   await createCustomer(db.pool, { email: 'xss@example.com', name: XSS, company: 'Acme' });
@@ -64,13 +64,25 @@ test.serial(
         'Hi &lt;script&gt;alert(1)&lt;/script&gt;. Stop: http://mailer.test/unsubscribe/00000000-0000-0000-0000-000000000000',
       ),
     );
-    // The HTML body is Handlebars-escaped, then escaped again as the srcdoc attribute's value.
+    // The HTML body in a sandboxed frame of its own, under a policy that lets its inline styles
+    // apply and nothing else run or load.
     t.true(
       body.includes(
-        'srcdoc="&lt;p&gt;Hi &amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt; of Acme&lt;/p&gt;"',
+        '<iframe class="preview" sandbox="" width="100%" height="480" title="HTML body" src="/templates/preview.html?week=1&amp;customer=XSS%40example.com">',
       ),
     );
-    t.true(body.includes('sandbox=""'));
+    const frame = await getPage(
+      app,
+      viewer,
+      '/templates/preview.html?week=1&customer=XSS%40example.com',
+    );
+    t.is(frame.statusCode, 200);
+    t.is(frame.body, '<p style="color: #c00">Hi &lt;script&gt;alert(1)&lt;/script&gt; of Acme</p>');
+    t.is(
+      frame.headers['content-security-policy'],
+      "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox",
+    );
+    t.is((await getPage(app, viewer, '/templates/preview.html?week=3')).statusCode, 404);
     t.false(body.includes(XSS));
     const none = await getPage(app, viewer, '/templates?week=3');
     t.regex(none.body, /No active template for week 3/);

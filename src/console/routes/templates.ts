@@ -5,6 +5,7 @@
 // operator_actions under the console user (POST /templates/test-send).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  type ActiveTemplate,
   activeTemplate,
   customerData,
   recordTestSend,
@@ -12,6 +13,7 @@ import {
 } from '../../queries/template-preview.ts';
 import { listTemplates } from '../../queries/templates.ts';
 import { renderPreview } from '../../ses/preview.ts';
+import type { RenderedParts } from '../../ses/rendered-mime.ts';
 import {
   planTestSend,
   sendTest,
@@ -69,6 +71,46 @@ ${rows.map(
 </section>`;
 }
 
+type Rendering =
+  | { template: ActiveTemplate; rendered: RenderedParts }
+  | { problem: string; template?: undefined };
+
+// What `templates preview` renders: the week's active template for a customer or sample data.
+async function renderFor(deps: ConsoleDeps, week: number, customer: string): Promise<Rendering> {
+  const template = await activeTemplate(deps.pool, week);
+  if (!template) return { problem: `No active template for week ${week}.` };
+  const recipient = customer
+    ? await customerData(deps.pool, customer, deps.config.publicUrl)
+    : sampleData(deps.config.publicUrl);
+  if (!recipient) return { problem: `No customer ${customer}.` };
+  const ses = deps.ses;
+  if (template.provider === 'ses' && !ses) {
+    return {
+      problem: `Version ${template.version} is an SES template, rendered by SES, and this console has no SES configured.`,
+    };
+  }
+  try {
+    const rendered = await renderPreview(
+      {
+        pool: deps.pool,
+        ses: () => (ses ? Promise.resolve(ses) : Promise.reject(new Error('no SES'))),
+      },
+      template,
+      recipient.data,
+    );
+    return { template, rendered };
+  } catch (error) {
+    const { name, message } = error as Error;
+    return { problem: `Rendering failed: ${name}: ${message}` };
+  }
+}
+
+function previewUrl(week: number, customer: string): string {
+  const params = new URLSearchParams({ week: String(week) });
+  if (customer) params.set('customer', customer);
+  return `/templates/preview.html?${params}`;
+}
+
 async function previewSection(deps: ConsoleDeps, query: unknown): Promise<Html> {
   const week = weekFrom(queryText(query, 'week'));
   const customer = queryText(query, 'customer');
@@ -78,39 +120,27 @@ ${weekSelect('week', week)}
 <button type="submit">Preview</button>
 </form>`;
   if (week === undefined) return html`<section><h2>Preview</h2>${form}</section>`;
-  const template = await activeTemplate(deps.pool, week);
-  let result: Html;
-  if (!template) {
-    result = html`<p class="error">No active template for week ${week}.</p>`;
-  } else {
-    const recipient = customer
-      ? await customerData(deps.pool, customer, deps.config.publicUrl)
-      : sampleData(deps.config.publicUrl);
-    if (!recipient) {
-      result = html`<p class="error">No customer ${customer}.</p>`;
-    } else if (template.provider === 'ses' && !deps.ses) {
-      result = html`<p class="error">Version ${template.version} is an SES template, rendered by SES, and this console has no SES configured.</p>`;
-    } else {
-      const ses = deps.ses;
-      const rendered = await renderPreview(
-        {
-          pool: deps.pool,
-          ses: () => (ses ? Promise.resolve(ses) : Promise.reject(new Error('no SES'))),
-        },
-        template,
-        recipient.data,
-      ).catch((error: Error) => error);
-      result =
-        rendered instanceof Error
-          ? html`<p class="error">Rendering failed: ${rendered.name}: ${rendered.message}</p>`
-          : html`<p>Week ${week}, version ${template.version} (${template.provider}${template.provider === 'ses' ? ', rendered by SES' : ''}), for ${customer || 'sample data'}; the unsubscribe link is a placeholder.</p>
-${facts([['subject', html`<span class="subject">${rendered.subject}</span>`]])}
-${rendered.html === undefined ? '' : html`<h3>HTML</h3><iframe class="preview" sandbox="" width="100%" height="420" title="HTML body" srcdoc="${rendered.html}"></iframe>`}
-${rendered.text === undefined ? '' : html`<h3>Text</h3><pre class="preview-text">${rendered.text}</pre>`}`;
-    }
-  }
+  const r = await renderFor(deps, week, customer);
+  const result = !r.template
+    ? html`<p class="error">${r.problem}</p>`
+    : html`<p>Week ${week}, version ${r.template.version} (${r.template.provider}${r.template.provider === 'ses' ? ', rendered by SES' : ''}), for ${customer || 'sample data'}; the unsubscribe link is a placeholder.</p>
+${facts([['subject', html`<span class="subject">${r.rendered.subject}</span>`]])}
+${
+  r.rendered.html === undefined
+    ? ''
+    : html`<h3>HTML</h3><iframe class="preview" sandbox="" width="100%" height="480" title="HTML body" src="${previewUrl(week, customer)}"></iframe>
+<p class="muted small">Shown with its own styles; remote images are not loaded.</p>`
+}
+${r.rendered.text === undefined ? '' : html`<h3>Text</h3><pre class="preview-text">${r.rendered.text}</pre>`}`;
   return html`<section><h2>Preview</h2>${form}${result}</section>`;
 }
+
+// The HTML body alone, for the preview's iframe. The console's own policy forbids inline style,
+// which an email's HTML is full of; this document gets a policy of its own: its inline styles
+// and data: images, nothing else (no script, no remote image that would tell a third party the
+// preview was opened), sandboxed, and framed only by the console.
+const PREVIEW_POLICY =
+  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox";
 
 function testSendSection(deps: ConsoleDeps, csrfToken: string): Html {
   return html`<section><h2>Test send</h2>
@@ -146,6 +176,22 @@ ${operator ? testSendSection(deps, request.csrfToken ?? '') : ''}`;
 
 export function register(app: FastifyInstance, deps: ConsoleDeps): void {
   app.get('/templates', (request, reply) => showTemplates(deps, request, reply));
+
+  app.get('/templates/preview.html', async (request, reply) => {
+    const week = weekFrom(queryText(request.query, 'week'));
+    const r: Rendering = week
+      ? await renderFor(deps, week, queryText(request.query, 'customer'))
+      : { problem: 'Choose a week, 1 to 4.' };
+    reply
+      .header('content-security-policy', PREVIEW_POLICY)
+      .header('x-frame-options', 'SAMEORIGIN')
+      .header('cache-control', 'no-store');
+    if (!r.template || r.rendered.html === undefined) {
+      const problem = r.template ? 'This template has no HTML part.' : r.problem;
+      return reply.code(404).type('text/plain; charset=utf-8').send(`${problem}\n`);
+    }
+    return reply.type('text/html; charset=utf-8').send(r.rendered.html);
+  });
 
   app.post('/templates/test-send', { preHandler: requireOperator }, async (request, reply) => {
     const week = weekFrom(formText(request.body, 'week'));
