@@ -44,6 +44,7 @@ test('a viewer sees queue depth per task and failed jobs with their last error, 
   );
   t.true(res.body.includes(`<td>${id}</td><td>${task}</td><td>3/3</td>`));
   t.true(res.body.includes('Error: &lt;script&gt;alert(1)&lt;/script&gt; went wrong'));
+  t.true(res.body.includes('<details><summary>more</summary><pre>    at stack</pre></details>'));
   t.false(res.body.includes('<script>alert(1)</script>'));
   t.false(res.body.includes('/retry'), 'a viewer gets no retry buttons');
   const refused = await postForm(app, viewer, `/jobs/${id}/retry`, {});

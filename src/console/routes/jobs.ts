@@ -8,7 +8,7 @@ import { formatAge } from '../../cli/output.ts';
 import { failedJobs, jobQueueSummary, retryFailedJobs, retryJob } from '../../queries/jobs.ts';
 import { requireOperator, withActor } from '../auth.ts';
 import type { ConsoleDeps, ConsoleUser } from '../context.ts';
-import { html } from '../html.ts';
+import { type Html, html } from '../html.ts';
 import { csrfField } from '../layout.ts';
 import {
   actionError,
@@ -23,6 +23,15 @@ import {
 
 const ACTIVE = '/jobs';
 const FAILED_SHOWN = 100;
+
+// The first line in the table (graphile-worker's errors end with a stack); the rest on request.
+function lastError(text: string | null): Html | string {
+  if (!text) return '-';
+  const [first = '', ...rest] = text.split('\n');
+  return rest.length === 0
+    ? first
+    : html`${first}<details><summary>more</summary><pre>${rest.join('\n')}</pre></details>`;
+}
 
 const OUTCOMES: Record<string, (n: number) => string> = {
   retried: (n) => `Job ${n} will run again now (attempts reset).`,
@@ -73,7 +82,7 @@ ${
     : html`<table><thead><tr><th>id</th><th>task</th><th>attempts</th><th>failed at</th><th>last error</th>${operator ? html`<th></th>` : ''}</tr></thead><tbody>
 ${failed.map(
   (j) =>
-    html`<tr><td>${j.id}</td><td>${j.task_identifier}</td><td>${j.attempts}/${j.max_attempts}</td><td>${time(j.updated_at)}</td><td><pre class="error-text">${j.last_error ?? '-'}</pre></td>${
+    html`<tr><td>${j.id}</td><td>${j.task_identifier}</td><td>${j.attempts}/${j.max_attempts}</td><td>${time(j.updated_at)}</td><td class="details">${lastError(j.last_error)}</td>${
       operator
         ? html`<td><form method="post" action="/jobs/${j.id}/retry" class="inline">${csrfField(token)}<button type="submit">Retry</button></form></td>`
         : ''
