@@ -41,7 +41,10 @@ function simplePage(title: string, message: string): string {
 }
 
 export function createConsoleApp(deps: ConsoleDeps): FastifyInstance {
-  const app = fastify({ logger: false, bodyLimit: 256 * 1024 });
+  // X-Forwarded-For is believed from a proxy on this host only (the console binds to 127.0.0.1 by
+  // default): behind one, every client would otherwise share its address, and the per-address
+  // login limit with it.
+  const app = fastify({ logger: false, bodyLimit: 256 * 1024, trustProxy: 'loopback' });
   const https = deps.config.publicUrl.startsWith('https:');
   app.register(helmet, {
     contentSecurityPolicy: {

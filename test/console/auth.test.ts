@@ -89,14 +89,15 @@ test('login: a wrong password is refused and recorded; the right one starts a se
   const wrong = await console.inject({
     method: 'POST',
     url: '/login',
-    headers: { cookie: form.cookie },
+    // From a proxy on this host: the client's address is the forwarded one.
+    headers: { cookie: form.cookie, 'x-forwarded-for': '203.0.113.9' },
     payload: { _csrf: form.csrf, username: 'olivia', password: 'nope', next: '/audit' },
   });
   t.is(wrong.statusCode, 401);
   t.regex(wrong.body, /Wrong username or password/);
   t.like((await actions('console_login_failed')).at(-1), {
     actor: 'console',
-    details: { username: 'olivia', ip: '127.0.0.1' },
+    details: { username: 'olivia', ip: '203.0.113.9' },
   });
 
   const form2 = await loginForm(console);

@@ -203,7 +203,7 @@ browserTest(
 
     await page.goto(`${base}/audit`);
     const audit = (await page.locator('table.audit').textContent()) ?? '';
-    t.regex(audit, /console:olivia\s*(as \S+\s*)?pause_campaign/);
+    t.regex(audit, /console:olivia\s*(database login \S+\s*)?pause_campaign/);
     t.regex(audit, /console_login/);
     await shot(page, 'audit');
     await context.close();

@@ -97,7 +97,7 @@ export function register(app: FastifyInstance, deps: ConsoleDeps): void {
         : rows.map(
             (r) => html`<tr>
 <td class="nowrap">${formatTime(r.created_at)}</td>
-<td>${r.actor}${r.actor !== r.db_user ? html`<div class="muted small">as ${r.db_user}</div>` : ''}</td>
+<td>${r.actor}${r.actor !== r.db_user ? html`<div class="muted small">database login ${r.db_user}</div>` : ''}</td>
 <td><span class="action">${r.action}</span></td>
 <td>${subject(r)}</td>
 <td>${r.note ?? ''}</td>
