@@ -16,6 +16,7 @@ const benchmarks = [
   'import',
   'scaling',
   'enqueue',
+  'console',
 ];
 
 const args = process.argv.slice(2);
