@@ -39,7 +39,8 @@ export function lineChart(title: string, minutes: Date[], series: Series[]): Htm
     LEFT + (minutes.length <= 1 ? plotWidth / 2 : (i * plotWidth) / (minutes.length - 1));
   const y = (v: number) => TOP + plotHeight - (v * plotHeight) / max;
   const round = (n: number) => Math.round(n * 10) / 10;
-  const gridlines = [0, 0.25, 0.5, 0.75, 1].map((f) => {
+  // niceMax gives 5, or 1, 2 or 5 times a power of ten (10 or more): fifths are whole numbers.
+  const gridlines = [0, 0.2, 0.4, 0.6, 0.8, 1].map((f) => {
     const value = Math.round(max * f);
     return html`<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${round(y(value))}" y2="${round(y(value))}" stroke="#ddd" stroke-width="1"/>
 <text x="${LEFT - 6}" y="${round(y(value)) + 4}" text-anchor="end" font-size="11" fill="#555">${value}</text>`;
@@ -50,11 +51,13 @@ export function lineChart(title: string, minutes: Date[], series: Series[]): Htm
       ? html`<text x="${round(x(i))}" y="${HEIGHT - 8}" text-anchor="middle" font-size="11" fill="#555">${hhmm(m)}</text>`
       : '',
   );
-  const lines = series.map((s) => {
+  // The first series (sends) is drawn wider, under the others: deliveries that match the sends
+  // minute by minute show as a line inside it instead of hiding it.
+  const lines = series.map((s, index) => {
     const points = s.values.map((v, i) => `${round(x(i))},${round(y(v))}`).join(' ');
     return minutes.length === 1
       ? html`<circle cx="${round(x(0))}" cy="${round(y(s.values[0] ?? 0))}" r="3" fill="${s.colour}"><title>${s.label}</title></circle>`
-      : html`<polyline points="${points}" fill="none" stroke="${s.colour}" stroke-width="2"><title>${s.label}</title></polyline>`;
+      : html`<polyline points="${points}" fill="none" stroke="${s.colour}" stroke-width="${index === 0 ? 5 : 2}"><title>${s.label}</title></polyline>`;
   });
   const legend = series.map(
     (s, i) =>

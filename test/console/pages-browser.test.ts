@@ -4,7 +4,7 @@
 // the console's Content-Security-Policy, so a page that needed inline script or style would
 // show it here as a console error. Skipped, with the reason, only where chromium is not
 // installed (.ci/run installs it). CONSOLE_SCREENSHOTS=1 writes docs/console/ pictures of the
-// customer, campaign and suppression pages, as console.browser.test.ts does for its pages.
+// customer and campaign pages, as console.browser.test.ts does for its pages.
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,12 @@ import test from 'ava';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { hashPassword } from '../../src/console/passwords.ts';
 import { databaseForFile } from '../helpers/db.ts';
-import { createCustomer, createRecipient, createSendingCampaign } from '../helpers/factories.ts';
+import {
+  createCustomer,
+  createRecipient,
+  createRecipients,
+  createSendingCampaign,
+} from '../helpers/factories.ts';
 import { actionsOf, pagesApp } from './pages-helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -42,6 +47,43 @@ test.after.always(async () => {
   await browser?.close();
   await close?.();
 });
+
+/** For the picture: 40 minutes of a campaign sending, with failures and recipients in doubt. */
+async function busyCampaign(): Promise<string> {
+  const campaignId = await createSendingCampaign(db.pool);
+  await createRecipients(db.pool, campaignId, 1200, 'sent');
+  await db.pool.query(
+    `update campaign_recipients r
+        set recipient_status = case when n % 97 = 0 then 'bounced' when n % 401 = 0
+                                    then 'complained' else 'sent' end,
+            last_attempt_at = now() - make_interval(secs => 2 * n)
+       from (select customer_id, row_number() over (order by customer_id) as n
+               from campaign_recipients where campaign_id = $1) x
+      where r.campaign_id = $1 and r.customer_id = x.customer_id`,
+    [campaignId],
+  );
+  await db.pool.query(
+    `insert into email_events_op (event_type, campaign_id, customer_id, email, event_time)
+     select t, r.campaign_id, r.customer_id, r.email, r.last_attempt_at + d
+       from campaign_recipients r
+       cross join lateral (values ('send', interval '1 second'), ('delivery', interval '3 seconds'),
+                                  ('bounce', interval '5 seconds'), ('complaint', interval '1 minute')) v(t, d)
+      where r.campaign_id = $1
+        and (t in ('send', 'delivery') or (t = 'bounce' and r.recipient_status = 'bounced')
+             or (t = 'complaint' and r.recipient_status = 'complained'))`,
+    [campaignId],
+  );
+  for (let i = 0; i < 3; i++) {
+    await createRecipient(db.pool, campaignId, 'failed', {
+      lastError: 'MessageRejected: Email address is not verified. (HTTP 400)',
+    });
+    await createRecipient(db.pool, campaignId, 'in_doubt', {
+      lastError: 'TimeoutError: socket hang up',
+    });
+  }
+  await createRecipients(db.pool, campaignId, 300, 'pending');
+  return campaignId;
+}
 
 /** A logged-in page; `errors` collects what the browser's console reports (CSP refusals too). */
 async function loggedIn(): Promise<{ page: Page; errors: string[] }> {
@@ -114,10 +156,9 @@ browserTest('looks a bounced customer up and sees why the address is blocked', a
   if (screenshots) {
     mkdirSync(docs, { recursive: true });
     await page.screenshot({ path: join(docs, 'customer.png'), fullPage: true });
-    await page.goto(`${base}/campaigns/${campaignId}`);
+    const busy = await busyCampaign();
+    await page.goto(`${base}/campaigns/${busy}`);
     await page.screenshot({ path: join(docs, 'campaign-page.png'), fullPage: true });
-    await page.goto(`${base}/suppressions`);
-    await page.screenshot({ path: join(docs, 'suppressions.png'), fullPage: true });
     t.deepEqual(errors, []);
   }
 });
