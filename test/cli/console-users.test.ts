@@ -34,7 +34,8 @@ test('user add reads the password from stdin, stores only its hash and records t
   t.like(rows[0], { role: 'operator', can_queue: true });
   t.true(await verifyPassword('a long enough secret', rows[0].password_hash));
   const actions = await db.pool.query(
-    `select details, actor from operator_actions where action = 'console_user_add'`,
+    `select details, actor from operator_actions
+      where action = 'console_user_add' and details->>'username' = 'alice'`,
   );
   t.deepEqual(actions.rows[0]?.details, {
     username: 'alice',

@@ -95,10 +95,10 @@ test('login: a wrong password is refused and recorded; the right one starts a se
   });
   t.is(wrong.statusCode, 401);
   t.regex(wrong.body, /Wrong username or password/);
-  t.like((await actions('console_login_failed')).at(-1), {
-    actor: 'console',
-    details: { username: 'olivia', ip: '203.0.113.9' },
-  });
+  t.like(
+    (await actions('console_login_failed')).find((a) => a.details.ip === '203.0.113.9'),
+    { actor: 'console', details: { username: 'olivia' } },
+  );
 
   const form2 = await loginForm(console);
   const right = await console.inject({
@@ -128,10 +128,12 @@ test('login: a wrong password is refused and recorded; the right one starts a se
     [sid],
   );
   t.deepEqual(rows, [{ username: 'olivia', long: true }], 'only the token hash is stored');
-  t.like((await actions('console_login')).at(-1), {
-    actor: 'console:olivia',
-    details: { via: 'password' },
-  });
+  t.like(
+    (await actions('console_login')).findLast((a) => a.actor === 'console:olivia'),
+    {
+      details: { via: 'password' },
+    },
+  );
   const audit = await console.inject({
     method: 'GET',
     url: '/audit',
@@ -225,7 +227,7 @@ test('every POST needs the session CSRF token; logout deletes the session', asyn
     (await console.inject({ method: 'GET', url: '/campaigns', headers: { cookie } })).statusCode,
     303,
   );
-  t.is((await actions('console_logout')).at(-1)?.actor, 'console:olivia');
+  t.true((await actions('console_logout')).some((a) => a.actor === 'console:olivia'));
   await console.close();
 });
 
@@ -357,10 +359,12 @@ test('a trusted proxy names the user with the shared secret; a wrong secret is i
     headers: { 'x-forwarded-user': 'mallory', 'x-mailer-proxy-secret': SECRET },
   });
   t.is(stranger.statusCode, 403);
-  t.like((await actions('console_login')).at(-1), {
-    actor: 'console:sso.sam',
-    details: { via: 'proxy' },
-  });
+  t.like(
+    (await actions('console_login')).findLast((a) => a.actor === 'console:sso.sam'),
+    {
+      details: { via: 'proxy' },
+    },
+  );
   await console.close();
 });
 
