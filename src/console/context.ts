@@ -6,7 +6,7 @@
 // - answered 401/redirect to /login unless the request has a session (or a trusted proxy header);
 // - set `request.user` (the console user) and `request.csrfToken` (to put in every form);
 // - refused with 403 any POST without the session's CSRF token.
-// A route that changes anything checks the role it needs with `requireRole`/`requireQueueRight`
+// A route that changes anything checks the role it needs with `requireOperator`/`requireQueueRight`
 // (src/console/auth.ts) and records the action through SQL functions that write operator_actions
 // under the console user's name (`withActor`, src/console/auth.ts).
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
