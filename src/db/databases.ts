@@ -35,14 +35,17 @@ async function onServer(serverUrl: string, sql: string): Promise<void> {
   }
 }
 
+// Database names are identifiers: quoted, never pasted in as they come.
+const ident = (name: string) => pg.escapeIdentifier(name);
+
 export function dropDatabase(serverUrl: string, name: string): Promise<void> {
-  return onServer(serverUrl, `drop database if exists ${name} with (force)`);
+  return onServer(serverUrl, `drop database if exists ${ident(name)} with (force)`);
 }
 
 /** An empty database called `name` (any earlier one of that name is dropped); returns its URL. */
 export async function recreateDatabase(serverUrl: string, name: string): Promise<string> {
   await dropDatabase(serverUrl, name);
-  await onServer(serverUrl, `create database ${name}`);
+  await onServer(serverUrl, `create database ${ident(name)}`);
   return databaseUrl(serverUrl, name);
 }
 
@@ -64,10 +67,8 @@ export async function createDatabase(
   options: { prefix: string; template?: string; migrate?: Logger },
 ): Promise<OwnDatabase> {
   const name = `${options.prefix}_${randomBytes(5).toString('hex')}`;
-  await onServer(
-    serverUrl,
-    `create database ${name}${options.template ? ` template ${options.template}` : ''}`,
-  );
+  const template = options.template ? ` template ${ident(options.template)}` : '';
+  await onServer(serverUrl, `create database ${ident(name)}${template}`);
   const url = databaseUrl(serverUrl, name);
   if (options.migrate) await migrateWithCurrent(url, options.migrate);
   const pool = new pg.Pool({ connectionString: url, max: 10 });

@@ -12,6 +12,8 @@ const root = join(import.meta.dirname, '..', '..');
 
 const ALLOWED_INTERPOLATIONS: Record<string, string> = {
   'src/db/embedded.ts: client.escapeIdentifier(database)': 'an identifier, escaped by pg',
+  'src/db/databases.ts: ident(name)': 'a database name, escaped by pg.escapeIdentifier',
+  'src/db/databases.ts: template': 'an escaped template name (ident) or nothing',
   'src/queries/operations.ts: fn': 'a function name from the constant CAMPAIGN_FUNCTIONS table',
   'src/queries/operations.ts: where': 'a constant WHERE fragment whose values are $1 and $2',
 };
