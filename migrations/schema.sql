@@ -342,6 +342,43 @@ $$;
 COMMENT ON FUNCTION public.apply_ses_event(p_event jsonb, p_max_bounce_rate numeric, p_max_complaint_rate numeric, p_min_sent integer, OUT event_id uuid, OUT event_type text, OUT ses_message_id text, OUT campaign_id uuid, OUT customer_id uuid, OUT effect text, OUT paused_reason text) IS 'Records one SES event in email_events_op and applies its effect: permanent bounce -> suppression (bounce_hard) + bounced; complaint -> suppression (complaint) + complained; send/delivery -> sending/in_doubt become sent; reject/rendering failure -> failed; subscription unsubscribeAll -> suppression (unsubscribe) + unsubscribed; others are recorded only. Runs the reputation guard after bounces and complaints; paused_reason says why it paused the campaign.';
 
 --
+-- Name: approve_campaign_queue(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.approve_campaign_queue(p_campaign_id uuid) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  v_request public.campaign_queue_requests;
+  v_actor text := coalesce(nullif(current_setting('mailer.actor', true), ''), session_user);
+begin
+  select * into v_request from public.campaign_queue_requests
+   where campaign_id = p_campaign_id and approved_by is null for update;
+  if not found then
+    raise exception 'approve_campaign_queue: nobody asked for campaign % to be queued',
+      p_campaign_id using errcode = 'no_data_found';
+  end if;
+  if v_request.requested_by = v_actor then
+    raise exception 'approve_campaign_queue: % asked for it; another person must approve', v_actor
+      using errcode = 'insufficient_privilege';
+  end if;
+  update public.campaign_queue_requests set approved_by = v_actor, approved_at = now()
+   where request_id = v_request.request_id;
+  perform public.record_operator_action('queue_approved', null, p_campaign_id, null, null,
+    jsonb_build_object('request_id', v_request.request_id,
+                       'requested_by', v_request.requested_by));
+  return public.queue_campaign(p_campaign_id);
+end;
+$$;
+
+--
+-- Name: FUNCTION approve_campaign_queue(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.approve_campaign_queue(p_campaign_id uuid) IS 'Approves the pending queue request of a campaign (by someone other than who asked) and queues it; returns its status. Recorded as queue_approved and queue_campaign.';
+
+--
 -- Name: auto_pause_campaign(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1028,6 +1065,55 @@ $$;
 --
 
 COMMENT ON FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval) IS 'claim_recipient for many recipients in one transaction (committed before any of them is sent): one row per array position (ord, 1-based), attempt_count naming the claim for its outcome. Callers pass them sorted by (campaign_id, customer_id).';
+
+--
+-- Name: console_user_add(text, text, boolean, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+begin
+  insert into public.console_users (username, role, can_queue, password_hash)
+  values (p_username, p_role, coalesce(p_can_queue, false), p_password_hash);
+  perform public.record_operator_action('console_user_add', null, null, null, null,
+    jsonb_build_object('username', p_username, 'role', p_role,
+                       'can_queue', coalesce(p_can_queue, false),
+                       'password', p_password_hash is not null));
+end;
+$$;
+
+--
+-- Name: FUNCTION console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text) IS 'Adds a console user (mailer console user add); a taken username is refused (unique_violation). Recorded in operator_actions (never the hash).';
+
+--
+-- Name: console_user_remove(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.console_user_remove(p_username text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+begin
+  delete from public.console_users where username = p_username;
+  if not found then
+    return false;
+  end if;
+  perform public.record_operator_action('console_user_remove', null, null, null, null,
+    jsonb_build_object('username', p_username));
+  return true;
+end;
+$$;
+
+--
+-- Name: FUNCTION console_user_remove(p_username text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.console_user_remove(p_username text) IS 'Removes a console user and ends their sessions; false when there was none. Recorded.';
 
 --
 -- Name: customer_import_problems(); Type: FUNCTION; Schema: public; Owner: -
@@ -2319,6 +2405,47 @@ $$;
 COMMENT ON FUNCTION public.release_dead_workers() IS 'For worker processes that no longer have a database connection (SIGKILL, crash): their claims become in_doubt at once, their jobs are unlocked, their campaigns finish if nothing is left. Returns how many processes were found dead. Runs in a transaction of its own: its finishing locks, taken after another function''s, would break the lock order.';
 
 --
+-- Name: request_campaign_queue(uuid); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.request_campaign_queue(p_campaign_id uuid) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  v_status text;
+  v_request bigint;
+  v_actor text := coalesce(nullif(current_setting('mailer.actor', true), ''), session_user);
+begin
+  select status into v_status from public.campaigns where campaign_id = p_campaign_id for update;
+  if not found then
+    raise exception 'request_campaign_queue: no campaign %', p_campaign_id
+      using errcode = 'no_data_found';
+  end if;
+  if v_status <> 'draft' then
+    raise exception 'request_campaign_queue: campaign % is %; only a draft is queued',
+      p_campaign_id, v_status using errcode = 'check_violation';
+  end if;
+  select request_id into v_request from public.campaign_queue_requests
+   where campaign_id = p_campaign_id and approved_by is null;
+  if found then
+    return v_request; -- already asked: one pending request per campaign
+  end if;
+  insert into public.campaign_queue_requests (campaign_id, requested_by)
+  values (p_campaign_id, v_actor) returning request_id into v_request;
+  perform public.record_operator_action('queue_requested', null, p_campaign_id, null, null,
+    jsonb_build_object('request_id', v_request));
+  return v_request;
+end;
+$$;
+
+--
+-- Name: FUNCTION request_campaign_queue(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.request_campaign_queue(p_campaign_id uuid) IS 'Asks for a draft to be queued (CONSOLE_QUEUE_APPROVAL): a second person approves with approve_campaign_queue. Returns the pending request''s id. Recorded.';
+
+--
 -- Name: requeue_orphaned_recipients(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2859,7 +2986,8 @@ begin
   end if;
   update public.campaigns
      set status = p_to,
-         pause_reason = case when p_to = 'paused' then format('paused by operator %s', session_user) end
+         pause_reason = case when p_to = 'paused' then format('paused by operator %s',
+           coalesce(nullif(current_setting('mailer.actor', true), ''), session_user)) end
    where campaign_id = p_campaign_id;
   perform public.record_operator_action(p_action, null, p_campaign_id, null, null,
     jsonb_build_object('from', v_status, 'to', p_to));
@@ -2873,7 +3001,7 @@ $$;
 -- Name: FUNCTION set_campaign_status(p_campaign_id uuid, p_action text, p_from text[], p_to text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.set_campaign_status(p_campaign_id uuid, p_action text, p_from text[], p_to text) IS 'Shared body of queue/pause/resume_campaign: moves a campaign from one of p_from to p_to and records it.';
+COMMENT ON FUNCTION public.set_campaign_status(p_campaign_id uuid, p_action text, p_from text[], p_to text) IS 'Shared body of queue/pause/resume_campaign: moves a campaign from one of p_from to p_to and records it; a pause names the actor (mailer.actor, else the database login).';
 
 --
 -- Name: start_scheduled_campaign(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -3470,6 +3598,76 @@ COMMENT ON COLUMN public.campaign_feeds.feeder_job_id IS 'The last feed_campaign
 COMMENT ON COLUMN public.campaign_feeds.updated_at IS 'When the feeder last moved the cursor.';
 
 --
+-- Name: campaign_queue_requests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.campaign_queue_requests (
+    request_id bigint NOT NULL,
+    campaign_id uuid NOT NULL,
+    requested_by text NOT NULL,
+    requested_at timestamp with time zone DEFAULT now() NOT NULL,
+    approved_by text,
+    approved_at timestamp with time zone,
+    CONSTRAINT campaign_queue_requests_approved_together CHECK (((approved_by IS NULL) = (approved_at IS NULL))),
+    CONSTRAINT campaign_queue_requests_second_person CHECK (((approved_by IS NULL) OR (approved_by <> requested_by)))
+);
+
+--
+-- Name: TABLE campaign_queue_requests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.campaign_queue_requests IS 'With CONSOLE_QUEUE_APPROVAL, queueing a campaign from the console is requested by one person and approved by another; approving queues it.';
+
+--
+-- Name: COLUMN campaign_queue_requests.request_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.request_id IS 'Primary key.';
+
+--
+-- Name: COLUMN campaign_queue_requests.campaign_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.campaign_id IS 'The draft to queue.';
+
+--
+-- Name: COLUMN campaign_queue_requests.requested_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.requested_by IS 'Actor who asked (console:<username>).';
+
+--
+-- Name: COLUMN campaign_queue_requests.requested_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.requested_at IS 'When it was asked.';
+
+--
+-- Name: COLUMN campaign_queue_requests.approved_by; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.approved_by IS 'Actor who approved it, never the one who asked; null while pending.';
+
+--
+-- Name: COLUMN campaign_queue_requests.approved_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_queue_requests.approved_at IS 'When it was approved.';
+
+--
+-- Name: campaign_queue_requests_request_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.campaign_queue_requests ALTER COLUMN request_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.campaign_queue_requests_request_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: campaign_recipients; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3662,6 +3860,121 @@ COMMENT ON COLUMN public.campaigns.generating IS 'True while generation is still
 --
 
 COMMENT ON COLUMN public.campaigns.scheduled_at IS 'When a draft is to be queued (schedule_campaign; the queue_scheduled_campaign job, key queue_scheduled_campaign:<campaign_id>, runs then); null when not scheduled. Only a draft has one: leaving draft clears it.';
+
+--
+-- Name: console_sessions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.console_sessions (
+    session_id text NOT NULL,
+    username text NOT NULL,
+    csrf_token text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT console_sessions_expires_after_creation CHECK ((expires_at > created_at)),
+    CONSTRAINT console_sessions_session_id_format CHECK ((session_id ~ '^[0-9a-f]{64}$'::text))
+);
+
+--
+-- Name: TABLE console_sessions; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.console_sessions IS 'Console sessions. The cookie holds a random token; only its SHA-256 is stored, so a copy of this table logs nobody in. Logout deletes the row.';
+
+--
+-- Name: COLUMN console_sessions.session_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.session_id IS 'SHA-256 (hex) of the cookie''s token.';
+
+--
+-- Name: COLUMN console_sessions.username; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.username IS 'Whose session (removing the user ends it).';
+
+--
+-- Name: COLUMN console_sessions.csrf_token; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.csrf_token IS 'The token every POST of this session must carry (a hidden form field or a header).';
+
+--
+-- Name: COLUMN console_sessions.created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.created_at IS 'When the user logged in.';
+
+--
+-- Name: COLUMN console_sessions.last_seen_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.last_seen_at IS 'The session''s last request.';
+
+--
+-- Name: COLUMN console_sessions.expires_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_sessions.expires_at IS 'After this the session is refused; each request moves it to 12 hours after itself (idle timeout).';
+
+--
+-- Name: console_users; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.console_users (
+    username text NOT NULL,
+    role text NOT NULL,
+    can_queue boolean DEFAULT false NOT NULL,
+    password_hash text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    CONSTRAINT console_users_password_hash_format CHECK (((password_hash IS NULL) OR (password_hash ~ '^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[^$]+\$[^$]+$'::text))),
+    CONSTRAINT console_users_role_check CHECK ((role = ANY (ARRAY['viewer'::text, 'operator'::text]))),
+    CONSTRAINT console_users_username_format CHECK ((username ~ '^[a-z0-9][a-z0-9._@-]{0,63}$'::text))
+);
+
+--
+-- Name: TABLE console_users; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.console_users IS 'People who may use the browser console. Their actions are recorded in operator_actions as actor ''console:<username>''.';
+
+--
+-- Name: COLUMN console_users.username; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.username IS 'Login name: lowercase letters, digits and . _ @ -; also what a single-sign-on proxy sends.';
+
+--
+-- Name: COLUMN console_users.role; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.role IS 'viewer (support: reads everything) or operator (pause, resume, suppress, resolve, retry).';
+
+--
+-- Name: COLUMN console_users.can_queue; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.can_queue IS 'The separate right to start a campaign (queue); with CONSOLE_QUEUE_APPROVAL a second person with this right approves.';
+
+--
+-- Name: COLUMN console_users.password_hash; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.password_hash IS 'scrypt$N$r$p$salt$hash (base64url salt and hash; node''s scrypt); null: no password login (single sign-on only).';
+
+--
+-- Name: COLUMN console_users.created_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.created_at IS 'When the user was added.';
+
+--
+-- Name: COLUMN console_users.disabled_at; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.console_users.disabled_at IS 'When set, the user may not log in and their sessions are refused.';
 
 --
 -- Name: customers; Type: TABLE; Schema: public; Owner: -
@@ -3897,7 +4210,8 @@ CREATE TABLE public.operator_actions (
     db_user text DEFAULT SESSION_USER NOT NULL,
     application_name text DEFAULT COALESCE(current_setting('application_name'::text, true), ''::text) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text, 'schedule_campaign'::text, 'unschedule_campaign'::text, 'delete_campaign'::text, 'test_send'::text])))
+    actor text DEFAULT COALESCE(NULLIF(current_setting('mailer.actor'::text, true), ''::text), (SESSION_USER)::text) NOT NULL,
+    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text, 'schedule_campaign'::text, 'unschedule_campaign'::text, 'delete_campaign'::text, 'test_send'::text, 'console_login'::text, 'console_login_failed'::text, 'console_logout'::text, 'console_user_add'::text, 'console_user_remove'::text, 'export_suppressions'::text, 'queue_requested'::text, 'queue_approved'::text])))
 );
 
 --
@@ -3965,6 +4279,12 @@ COMMENT ON COLUMN public.operator_actions.application_name IS 'Client that made 
 --
 
 COMMENT ON COLUMN public.operator_actions.created_at IS 'When.';
+
+--
+-- Name: COLUMN operator_actions.actor; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.operator_actions.actor IS 'Who did it: ''console:<username>'' for a console user (the mailer.actor setting of the transaction), else the database login (session_user), as db_user.';
 
 --
 -- Name: operator_actions_action_id_seq; Type: SEQUENCE; Schema: public; Owner: -
@@ -4268,6 +4588,13 @@ ALTER TABLE ONLY public.campaign_feeds
     ADD CONSTRAINT campaign_feeds_pkey PRIMARY KEY (campaign_id);
 
 --
+-- Name: campaign_queue_requests campaign_queue_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaign_queue_requests
+    ADD CONSTRAINT campaign_queue_requests_pkey PRIMARY KEY (request_id);
+
+--
 -- Name: campaign_recipients campaign_recipients_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4287,6 +4614,20 @@ ALTER TABLE ONLY public.campaigns
 
 ALTER TABLE ONLY public.campaigns
     ADD CONSTRAINT campaigns_week_date_key UNIQUE (week_of_month, generated_date);
+
+--
+-- Name: console_sessions console_sessions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_pkey PRIMARY KEY (session_id);
+
+--
+-- Name: console_users console_users_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_users
+    ADD CONSTRAINT console_users_pkey PRIMARY KEY (username);
 
 --
 -- Name: customers customers_email_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -4387,6 +4728,12 @@ ALTER TABLE ONLY public.worker_processes
     ADD CONSTRAINT worker_processes_pkey PRIMARY KEY (process_id);
 
 --
+-- Name: campaign_queue_requests_one_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX campaign_queue_requests_one_pending ON public.campaign_queue_requests USING btree (campaign_id) WHERE (approved_by IS NULL);
+
+--
 -- Name: campaign_recipients_accepted_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -4397,6 +4744,18 @@ CREATE INDEX campaign_recipients_accepted_at_idx ON public.campaign_recipients U
 --
 
 COMMENT ON INDEX public.campaign_recipients_accepted_at_idx IS 'Sent recipients of a campaign by the time their SES acceptance was recorded: the live send rate.';
+
+--
+-- Name: campaign_recipients_attention_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX campaign_recipients_attention_idx ON public.campaign_recipients USING btree (campaign_id, recipient_status, email) WHERE (recipient_status = ANY (ARRAY['failed'::text, 'in_doubt'::text]));
+
+--
+-- Name: INDEX campaign_recipients_attention_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.campaign_recipients_attention_idx IS 'Failed and in-doubt recipients of a campaign by address: the console''s paginated lists.';
 
 --
 -- Name: campaign_recipients_customer_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -4465,16 +4824,34 @@ CREATE UNIQUE INDEX campaign_recipients_ses_message_id_key ON public.campaign_re
 CREATE INDEX campaigns_template_id_idx ON public.campaigns USING btree (template_id);
 
 --
+-- Name: console_sessions_expires_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX console_sessions_expires_at_idx ON public.console_sessions USING btree (expires_at);
+
+--
+-- Name: console_sessions_username_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX console_sessions_username_idx ON public.console_sessions USING btree (username);
+
+--
 -- Name: email_event_exports_created_at_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX email_event_exports_created_at_idx ON public.email_event_exports USING btree (created_at);
 
 --
--- Name: email_events_op_campaign_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: email_events_op_campaign_time_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX email_events_op_campaign_idx ON public.email_events_op USING btree (campaign_id, event_type);
+CREATE INDEX email_events_op_campaign_time_idx ON public.email_events_op USING btree (campaign_id, event_type, event_time);
+
+--
+-- Name: INDEX email_events_op_campaign_time_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.email_events_op_campaign_time_idx IS 'A campaign''s events of one type in time order: the report''s counts and the console''s per-minute chart.';
 
 --
 -- Name: email_events_op_created_at_idx; Type: INDEX; Schema: public; Owner: -
@@ -4493,6 +4870,18 @@ CREATE INDEX email_events_op_customer_idx ON public.email_events_op USING btree 
 --
 
 CREATE INDEX email_events_op_email_idx ON public.email_events_op USING btree (email, event_time DESC);
+
+--
+-- Name: operator_actions_action_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX operator_actions_action_idx ON public.operator_actions USING btree (action, action_id DESC);
+
+--
+-- Name: operator_actions_actor_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX operator_actions_actor_idx ON public.operator_actions USING btree (actor, action_id DESC);
 
 --
 -- Name: operator_actions_campaign_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -4517,6 +4906,18 @@ CREATE INDEX operator_actions_email_idx ON public.operator_actions USING btree (
 --
 
 CREATE INDEX sns_messages_received_at_idx ON public.sns_messages USING btree (received_at);
+
+--
+-- Name: suppression_list_email_prefix_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX suppression_list_email_prefix_idx ON public.suppression_list USING btree (email text_pattern_ops);
+
+--
+-- Name: INDEX suppression_list_email_prefix_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.suppression_list_email_prefix_idx IS 'Prefix search of the suppression list (the console''s search by email).';
 
 --
 -- Name: unsubscribe_tokens_expires_at_idx; Type: INDEX; Schema: public; Owner: -
@@ -4646,6 +5047,13 @@ ALTER TABLE ONLY public.campaign_feeds
     ADD CONSTRAINT campaign_feeds_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(campaign_id) ON DELETE CASCADE;
 
 --
+-- Name: campaign_queue_requests campaign_queue_requests_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaign_queue_requests
+    ADD CONSTRAINT campaign_queue_requests_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(campaign_id) ON DELETE CASCADE;
+
+--
 -- Name: campaign_recipients campaign_recipients_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -4665,6 +5073,13 @@ ALTER TABLE ONLY public.campaign_recipients
 
 ALTER TABLE ONLY public.campaigns
     ADD CONSTRAINT campaigns_template_id_fkey FOREIGN KEY (template_id) REFERENCES public.templates(template_id) ON DELETE RESTRICT;
+
+--
+-- Name: console_sessions console_sessions_username_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.console_sessions
+    ADD CONSTRAINT console_sessions_username_fkey FOREIGN KEY (username) REFERENCES public.console_users(username) ON DELETE CASCADE;
 
 --
 -- Name: email_events_op email_events_op_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
@@ -4722,6 +5137,27 @@ GRANT SELECT ON TABLE public.templates TO mailer_app;
 GRANT INSERT,DELETE,UPDATE ON TABLE public.templates TO mailer_operator;
 
 --
+-- Name: FUNCTION approve_campaign_queue(p_campaign_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.approve_campaign_queue(p_campaign_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.approve_campaign_queue(p_campaign_id uuid) TO mailer_operator;
+
+--
+-- Name: FUNCTION console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.console_user_add(p_username text, p_role text, p_can_queue boolean, p_password_hash text) TO mailer_operator;
+
+--
+-- Name: FUNCTION console_user_remove(p_username text); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.console_user_remove(p_username text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.console_user_remove(p_username text) TO mailer_operator;
+
+--
 -- Name: FUNCTION delete_draft_campaign(p_campaign_id uuid, p_note text); Type: ACL; Schema: public; Owner: -
 --
 
@@ -4762,6 +5198,13 @@ GRANT ALL ON FUNCTION public.pause_campaign(p_campaign_id uuid) TO mailer_operat
 
 REVOKE ALL ON FUNCTION public.queue_campaign(p_campaign_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.queue_campaign(p_campaign_id uuid) TO mailer_operator;
+
+--
+-- Name: FUNCTION request_campaign_queue(p_campaign_id uuid); Type: ACL; Schema: public; Owner: -
+--
+
+REVOKE ALL ON FUNCTION public.request_campaign_queue(p_campaign_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.request_campaign_queue(p_campaign_id uuid) TO mailer_operator;
 
 --
 -- Name: FUNCTION resolve_in_doubt(p_campaign_id uuid, p_customer_id uuid, p_decision text, p_note text); Type: ACL; Schema: public; Owner: -
@@ -4840,6 +5283,18 @@ GRANT ALL ON FUNCTION public.unsuppress_email(p_email text, p_note text, p_force
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaign_feeds TO mailer_app;
 
 --
+-- Name: TABLE campaign_queue_requests; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.campaign_queue_requests TO mailer_app;
+
+--
+-- Name: SEQUENCE campaign_queue_requests_request_id_seq; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT USAGE ON SEQUENCE public.campaign_queue_requests_request_id_seq TO mailer_app;
+
+--
 -- Name: TABLE campaign_recipients; Type: ACL; Schema: public; Owner: -
 --
 
@@ -4850,6 +5305,18 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaign_recipients TO mailer_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaigns TO mailer_app;
+
+--
+-- Name: TABLE console_sessions; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.console_sessions TO mailer_app;
+
+--
+-- Name: TABLE console_users; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT ON TABLE public.console_users TO mailer_app;
 
 --
 -- Name: TABLE customers; Type: ACL; Schema: public; Owner: -
