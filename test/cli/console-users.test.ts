@@ -43,7 +43,8 @@ test('user add reads the password from stdin, stores only its hash and records t
     can_queue: true,
     password: true,
   });
-  t.is(actions.rows[0]?.actor, 'root', 'the CLI records its database login');
+  const { rows: login } = await db.pool.query<{ user: string }>('select session_user as user');
+  t.is(actions.rows[0]?.actor, login[0]?.user, 'the CLI records its database login');
   t.notRegex(JSON.stringify(actions.rows), /scrypt/);
 
   const again = await runCli(['console', 'user', 'add', 'alice', '--role', 'viewer'], env(), {

@@ -12,7 +12,7 @@ import { freePort } from '../../src/free-port.ts';
 import { cliPath, runCli } from '../helpers/cli.ts';
 import { createEmptyDatabase } from '../helpers/db.ts';
 
-const ANSI = new RegExp(String.fromCharCode(27) + '\\[');
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[`);
 
 function stderrLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.trim() !== '' && !line.startsWith('{'));
