@@ -2491,26 +2491,6 @@ $$;
 COMMENT ON FUNCTION public.requeue_orphaned_recipients() IS 'Called by the sweep: once no send_recipient job can still run, queues the pending recipients of queued and sending campaigns that the feeder has passed but that have no job at all (lost by hand or by a race). Returns how many.';
 
 --
--- Name: reserve_send_slot(double precision); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.reserve_send_slot(p_rate double precision) RETURNS timestamp with time zone
-    LANGUAGE sql
-    AS $$
-  insert into public.send_pacer as p (id, next_slot)
-  values (true, clock_timestamp() + make_interval(secs => 1 / p_rate))
-  on conflict (id) do update
-    set next_slot = greatest(p.next_slot, clock_timestamp()) + make_interval(secs => 1 / p_rate)
-  returning next_slot - make_interval(secs => 1 / p_rate);
-$$;
-
---
--- Name: FUNCTION reserve_send_slot(p_rate double precision); Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON FUNCTION public.reserve_send_slot(p_rate double precision) IS 'Reserves the next send slot at p_rate sends per second across all workers; returns when to send.';
-
---
 -- Name: reserve_send_slots(double precision, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2522,10 +2502,10 @@ declare
   v_first timestamptz;
 begin
   perform set_config('synchronous_commit', 'off', true);
-  insert into public.send_pacer as p (id, next_slot)
-  values (true, clock_timestamp() + p_count * v_step)
+  insert into public.send_pacer as p (id, next_slot, rate)
+  values (true, clock_timestamp() + p_count * v_step, p_rate)
   on conflict (id) do update
-    set next_slot = greatest(p.next_slot, clock_timestamp()) + p_count * v_step
+    set next_slot = greatest(p.next_slot, clock_timestamp()) + p_count * v_step, rate = p_rate
   returning p.next_slot - p_count * v_step into v_first;
   return v_first;
 end;
@@ -2563,10 +2543,10 @@ begin
                     and r.recipient_status = 'pending' and c.status in ('queued', 'sending'));
   v_count := coalesce(cardinality(v_eligible), 0);
   if v_count > 0 then
-    insert into public.send_pacer as p (id, next_slot)
-    values (true, clock_timestamp() + v_count * v_step)
+    insert into public.send_pacer as p (id, next_slot, rate)
+    values (true, clock_timestamp() + v_count * v_step, p_rate)
     on conflict (id) do update
-      set next_slot = greatest(p.next_slot, clock_timestamp()) + v_count * v_step
+      set next_slot = greatest(p.next_slot, clock_timestamp()) + v_count * v_step, rate = p_rate
     returning p.next_slot - v_count * v_step into v_first;
   end if;
   return query
@@ -4306,6 +4286,7 @@ ALTER TABLE public.operator_actions ALTER COLUMN action_id ADD GENERATED ALWAYS 
 CREATE TABLE public.send_pacer (
     id boolean DEFAULT true NOT NULL,
     next_slot timestamp with time zone NOT NULL,
+    rate double precision,
     CONSTRAINT send_pacer_single_row CHECK (id)
 );
 
@@ -4326,6 +4307,12 @@ COMMENT ON COLUMN public.send_pacer.id IS 'Always true: there is exactly one pac
 --
 
 COMMENT ON COLUMN public.send_pacer.next_slot IS 'The earliest time the next send may start.';
+
+--
+-- Name: COLUMN send_pacer.rate; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.send_pacer.rate IS 'Sends per second of the last reservation (the workers'' paced rate: SES_MAX_SEND_RATE or the account''s MaxSendRate, less the pacing headroom); null before the first.';
 
 --
 -- Name: sns_messages; Type: TABLE; Schema: public; Owner: -

@@ -8,7 +8,12 @@
 // indexes only, and is refreshed every second.
 import type { Db } from '../db/pool.ts';
 import { estimate, type StatusEstimate } from './campaign-estimate.ts';
-import { type CampaignLive, campaignLive, RATE_WINDOW_SECONDS } from './campaign-status.ts';
+import {
+  type CampaignLive,
+  campaignLive,
+  pacingRateFor,
+  RATE_WINDOW_SECONDS,
+} from './campaign-status.ts';
 import { type CampaignProgress, campaignProgress } from './operations.ts';
 
 /** A sending campaign with nothing accepted by SES for this long is flagged as stalled. */
@@ -174,7 +179,7 @@ export class CampaignFiguresCache {
     const live = entry?.live.value;
     if (!entry || !progress || !live) return undefined;
     const current = { ...progress, status: state.status, pause_reason: state.pause_reason };
-    const e = estimate(current, live, RATE_WINDOW_SECONDS, this.pacingRate);
+    const e = estimate(current, live, RATE_WINDOW_SECONDS, pacingRateFor(this.pacingRate, live));
     const open = (progress.counts.pending ?? 0) + (progress.counts.sending ?? 0);
     let stalledSeconds: number | null = null;
     if ((current.status === 'sending' || current.status === 'queued') && open > 0) {

@@ -2,6 +2,7 @@
 // given, SES errors by kind, a paused campaign's reason, a done campaign's duration.
 import test from 'ava';
 import { describeStatus, estimate } from '../../src/cli/commands/campaign-status.ts';
+import { pacingRateFor } from '../../src/queries/campaign-status.ts';
 import { runCli } from '../helpers/cli.ts';
 import { databaseForFile } from '../helpers/db.ts';
 import { createCampaign, createTemplate } from '../helpers/factories.ts';
@@ -202,9 +203,18 @@ function acceptedAtNow(acceptedRecently: number, lastAgoS = 0) {
     updated_at: NOW,
     accepted_recently: acceptedRecently,
     last_accepted_at: new Date(NOW.getTime() - lastAgoS * 1000),
+    pacer_rate: null,
     errors: [],
   };
 }
+
+test('the ETA is capped by SES_MAX_SEND_RATE when set, else by the rate the workers recorded', (t) => {
+  const live = { ...acceptedAtNow(90), pacer_rate: 48 };
+  t.is(pacingRateFor(undefined, live), 48, 'the account rate the workers pace at');
+  t.is(pacingRateFor(100, live), 100);
+  t.is(pacingRateFor(0, live), 0, 'unpaced by configuration');
+  t.is(pacingRateFor(undefined, acceptedAtNow(90)), undefined);
+});
 
 test('the ETA divides what is left by the observed rate, or by the pacing rate when lower', (t) => {
   const progress = sendingProgress({ pending: 120, sent: 390, sinceMs: 600_000, lastMinute: 90 });

@@ -186,6 +186,8 @@ test('reserves consecutive slots 1/rate apart for pending recipients, none for t
     given.map((s) => s - (given[0] as number)),
     [0, 100, 200],
   );
+  const { rows } = await db.pool.query<{ rate: number }>('select rate from send_pacer');
+  t.is(rows[0]?.rate, 10, 'the pacer records the rate, for the ETA of campaign status');
 });
 
 test('no slot for a recipient of a campaign that is not sending', async (t) => {
@@ -206,6 +208,8 @@ test('callers asking again at the same moment get consecutive slots from one res
     slots.map((s) => s - (first as number)),
     [0, 50],
   );
+  const { rows } = await db.pool.query<{ rate: number }>('select rate from send_pacer');
+  t.is(rows[0]?.rate, 20);
 });
 
 test('a batch the database refuses fails every caller in it; later batches go on', async (t) => {

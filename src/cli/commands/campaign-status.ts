@@ -117,10 +117,11 @@ export async function statusAction(
   campaignId: string,
   flags: { watch?: boolean; interval: number; json?: boolean },
 ): Promise<void> {
-  const [{ campaignProgress }, { campaignLive, RATE_WINDOW_SECONDS }] = await Promise.all([
-    import('../../queries/operations.ts'),
-    import('../../queries/campaign-status.ts'),
-  ]);
+  const [{ campaignProgress }, { campaignLive, pacingRateFor, RATE_WINDOW_SECONDS }] =
+    await Promise.all([
+      import('../../queries/operations.ts'),
+      import('../../queries/campaign-status.ts'),
+    ]);
   const tty = process.stdout.isTTY === true;
   await withDatabase(async (pool, ctx) => {
     for (let first = true; ; first = false) {
@@ -133,7 +134,8 @@ export async function statusAction(
         process.exitCode = 1;
         return;
       }
-      const e = estimate(progress, live, RATE_WINDOW_SECONDS, ctx.config.ses.maxSendRate);
+      const pacing = pacingRateFor(ctx.config.ses.maxSendRate, live);
+      const e = estimate(progress, live, RATE_WINDOW_SECONDS, pacing);
       if (flags.json) {
         // attempts_last_minute stays for scripts that read it: claims, not sends.
         const record = {
