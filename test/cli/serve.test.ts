@@ -2,11 +2,15 @@
 // else) gets 503 after HTTP_DB_TIMEOUT_MS, so SNS retries, instead of hanging until SNS gives up.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { freePort } from '../../src/free-port.ts';
 import { LOCAL_TOPIC_ARN } from '../../src/ses-local/event-publisher.ts';
+import { startLocalSes } from '../../src/ses-local/server.ts';
 import { LOCAL_SIGNING_CERT_URL, loadLocalSigningKeys } from '../../src/sns/local-signing.ts';
 import { signSnsEnvelope } from '../../src/sns/sign.ts';
-import { startServeCli } from '../helpers/cli.ts';
+import { loginAs } from '../console/pages-helpers.ts';
+import { startServeCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
+import { createTemplate } from '../helpers/factories.ts';
 
 test('a webhook request blocked in the database gets 503 after HTTP_DB_TIMEOUT_MS, then 200', async (t) => {
   const db = await createTestDatabase();
@@ -46,4 +50,42 @@ test('a webhook request blocked in the database gets 503 after HTTP_DB_TIMEOUT_M
   const retried = await post();
   t.is(retried.status, 200, 'the retry is stored');
   t.is((await db.pool.query('select 1 from sns_messages')).rowCount, 1);
+});
+
+// The console's test send and SES previews need SES: `mailer serve` connects to it beside its
+// listeners when the console is on, as `mailer start` does through its worker.
+test('with the console on, mailer serve reaches SES for a test send', async (t) => {
+  const db = await createTestDatabase();
+  const ses = await startLocalSes();
+  t.teardown(async () => {
+    await ses.close();
+    await db.drop();
+  });
+  await createTemplate(db.pool, { week_of_month: 1 });
+  const consolePort = await freePort();
+  const { serve } = await startServeCli(t, {
+    DATABASE_URL: db.url,
+    SES_ENDPOINT: ses.url,
+    CONSOLE_PORT: String(consolePort),
+    MAIL_FROM: 'news@example.com',
+    PUBLIC_URL: 'https://mail.example.com',
+  });
+  await waitFor(async () => /SES: local endpoint/.test(serve.output()), { what: 'SES connected' });
+  const operator = await loginAs(db.pool, 'operator');
+  const form = new URLSearchParams({
+    week: '1',
+    to: 'lead@example.test',
+    _csrf: operator.csrfToken,
+  });
+  const response = await fetch(`http://127.0.0.1:${consolePort}/templates/test-send`, {
+    method: 'POST',
+    headers: { cookie: operator.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: form.toString(),
+    redirect: 'manual',
+  });
+  t.is(response.status, 303, await response.text());
+  t.deepEqual(
+    ses.sent().map((m) => m.to),
+    [['lead@example.test']],
+  );
 });

@@ -3,6 +3,7 @@
 // `mailer worker`. SIGTERM/SIGINT: stop accepting, let requests in flight finish, then close the
 // pool.
 import type { Command } from 'commander';
+import type { ConsoleDeps } from '../../console/context.ts';
 import { createPool } from '../../db/pool.ts';
 import { createContext, UsageError, untilSignal } from '../context.ts';
 
@@ -39,12 +40,33 @@ export function registerServe(program: Command): void {
       });
       // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
       const { openConsoleListener } = await import('../../console/app.ts');
-      const consoleListener = await openConsoleListener({
+      const consoleDeps: ConsoleDeps = {
         pool,
         config: ctx.config,
         logger: ctx.logger,
         ses: undefined,
-      });
+      };
+      const consoleListener = await openConsoleListener(consoleDeps);
+      // The console's previews of SES templates and its test sends need SES. Connecting may wait
+      // for credentials, so it runs beside the listeners; until it succeeds (or when it fails,
+      // logged once) those two say SES is not available, and everything else works.
+      const { connectSes } = await import('../../ses/connect.ts');
+      let ses: Awaited<ReturnType<typeof connectSes>> | undefined;
+      let stopped = false;
+      if (consoleListener) {
+        void connectSes(ctx.config, ctx.logger).then(
+          async (connection) => {
+            if (stopped) return connection.close();
+            ses = connection;
+            consoleDeps.ses = connection.client;
+          },
+          (error: unknown) =>
+            ctx.logger.warn(
+              { err: error },
+              'console: no SES connection; previews of SES templates and test sends are off',
+            ),
+        );
+      }
       const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       let metrics: Awaited<ReturnType<typeof openMetricsListener>>;
       try {
@@ -60,6 +82,8 @@ export function registerServe(program: Command): void {
       }
       await stopping;
       await consoleListener?.close();
+      stopped = true;
+      await ses?.close();
       await Promise.all([server.close(), metrics.close()]);
       await pool.end();
       ctx.logger.info('HTTP server stopped');
