@@ -76,9 +76,12 @@ export interface ChildHandle {
 }
 
 // BENCH_CPU_PROF=dir: every child writes a V8 CPU profile there (node --cpu-prof) when it exits.
+// BENCH_NODE_FLAGS: node flags for every child, e.g. the V8 heap limits README suggests for
+// workers ('--max-semi-space-size=8 --max-old-space-size=96').
 function nodeFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
-  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+  const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return [...extra, ...(dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [])];
 }
 
 /** Runs `mailer <args>` with the database and extra environment; keeps the last 2 MB of output. */
