@@ -4,6 +4,8 @@
 // Server-rendered pages only: no inline script or style anywhere (the Content-Security-Policy
 // forbids them); behaviour lives in the files under src/console/assets/.
 
+import { escapeHtml } from '../html-escape.ts';
+
 const SAFE = Symbol('safe html');
 
 export interface Html {
@@ -13,19 +15,6 @@ export interface Html {
 
 function isHtml(value: unknown): value is Html {
   return typeof value === 'object' && value !== null && SAFE in value;
-}
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-  '`': '&#96;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"'`]/g, (c) => ESCAPES[c] as string);
 }
 
 /** Markup that code built safely (never from input). */

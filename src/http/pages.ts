@@ -1,18 +1,7 @@
 // The unsubscribe pages: small, self-contained HTML. Every value is escaped; the headers keep the
 // token out of Referer, the confirm button out of frames (clickjacking), and the page out of caches.
 import type { FastifyReply } from 'fastify';
-
-const ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
-}
+import { escapeHtml } from '../html-escape.ts';
 
 export interface Page {
   title: string;
