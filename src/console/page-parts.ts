@@ -18,11 +18,12 @@ export function isUuid(value: unknown): value is string {
 export function sendPage(
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { title: string; body: Html; active: string; status?: number },
+  options: { title: string; body: Html; active: string; status?: number; error?: string },
 ): FastifyReply {
   const user = request.user as ConsoleUser;
+  // A page shown again with an action's error (the action was refused) answers 409.
   return reply
-    .code(options.status ?? 200)
+    .code(options.status ?? (options.error ? 409 : 200))
     .type('text/html; charset=utf-8')
     .send(
       page({

@@ -216,7 +216,7 @@ async function showPage(
       )
     : undefined;
   if (!shown) return notFound(request, reply, `No campaign ${id}.`, ACTIVE);
-  return sendPage(request, reply, { ...shown, active: ACTIVE, status: error ? 409 : 200 });
+  return sendPage(request, reply, { ...shown, active: ACTIVE, error });
 }
 
 export function register(app: FastifyInstance, deps: ConsoleDeps): void {

@@ -95,7 +95,7 @@ async function showEmail(
   return sendPage(request, reply, {
     title: report.customer?.name ? `${report.customer.name} <${report.email}>` : report.email,
     active: ACTIVE,
-    status: error ? 409 : 200,
+    error,
     body: html`${notices}${searchForm(report.email)}
 ${customerSection(report)}
 ${suppressionSection(report, optOuts)}

@@ -91,12 +91,7 @@ ${failed.map(
 </tbody></table>`
 }
 </section>`;
-  return sendPage(request, reply, {
-    title: 'Jobs',
-    active: ACTIVE,
-    body,
-    status: error ? 409 : 200,
-  });
+  return sendPage(request, reply, { title: 'Jobs', active: ACTIVE, body, error });
 }
 
 export function register(app: FastifyInstance, deps: ConsoleDeps): void {

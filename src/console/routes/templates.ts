@@ -166,12 +166,7 @@ async function showTemplates(
 ${await versionsSection(deps)}
 ${await previewSection(deps, request.query)}
 ${operator ? testSendSection(deps, request.csrfToken ?? '') : ''}`;
-  return sendPage(request, reply, {
-    title: 'Templates',
-    active: ACTIVE,
-    body,
-    status: error ? 409 : 200,
-  });
+  return sendPage(request, reply, { title: 'Templates', active: ACTIVE, body, error });
 }
 
 export function register(app: FastifyInstance, deps: ConsoleDeps): void {
