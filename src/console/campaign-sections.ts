@@ -1,7 +1,7 @@
 // The campaign page's sections (src/console/routes/campaign.ts), as `campaign report` words
 // them: recipients by status, the rates beside SES's thresholds, the per-minute chart, and a
 // row of the failed or in-doubt lists.
-import { level, SES_THRESHOLDS } from '../cli/commands/campaign-report.ts';
+import { type CampaignRate, campaignRates } from '../cli/commands/campaign-report.ts';
 import { percent } from '../cli/output.ts';
 import {
   type AttentionRecipient,
@@ -30,24 +30,17 @@ export function countsSection(r: CampaignReportRow, countedAt: Date): Html {
 </section>`;
 }
 
-function rateRow(
-  what: string,
-  rate: number | null,
-  count: number,
-  accepted: number,
-  t: { review: number; pause: number },
-  digits: number,
-): Html {
-  const where = level(rate, t);
+function rateRow({ what, rate, count, accepted, t, digits, where }: CampaignRate): Html {
   return html`<tr class="${where === 'below review' || where === null ? '' : 'warn'}"><th scope="row">${what}</th><td class="num">${percent(rate, digits)}</td><td>${count} of ${accepted} accepted</td><td class="num">${percent(t.review, digits - 2)}</td><td class="num">${percent(t.pause, digits - 2)}</td><td>${where ?? '-'}</td></tr>`;
 }
 
 export function ratesSection(r: CampaignReportRow): Html {
+  const [bounce, complaint] = campaignRates(r);
   return html`<section><h2>Bounce and complaint rates</h2>
 <table class="rates"><thead><tr><th></th><th>rate</th><th></th><th>SES reviews at</th><th>SES may pause at</th><th>level</th></tr></thead>
 <tbody>
-${rateRow('bounce rate', r.bounce_rate, r.bounced, r.accepted, SES_THRESHOLDS.bounce, 2)}
-${rateRow('complaint rate', r.complaint_rate, r.complained, r.accepted, SES_THRESHOLDS.complaint, 3)}
+${rateRow(bounce)}
+${rateRow(complaint)}
 </tbody></table>
 <p class="muted small">SES judges the account over a representative volume, not one campaign: these are an early sign.</p>
 </section>`;

@@ -109,15 +109,42 @@ export function reportCsv(recipients: ReportRecipient[]): string {
   return `${[header.join(','), ...rows].join('\r\n')}\r\n`;
 }
 
-function rateLine(
-  what: string,
-  rate: number | null,
-  count: number,
-  accepted: number,
-  t: { review: number; pause: number },
-  digits: number,
-): string {
-  const where = level(rate, t);
+/** One of a campaign's SES rates, with what the report and the console say about it. */
+export interface CampaignRate {
+  what: string;
+  rate: number | null;
+  count: number;
+  accepted: number;
+  t: { review: number; pause: number };
+  /** Digits of the percentage shown; SES's levels get two fewer. */
+  digits: number;
+  where: Level | null;
+}
+
+/** The bounce rate, then the complaint rate. */
+export function campaignRates(r: CampaignReportRow): [CampaignRate, CampaignRate] {
+  const rate = (
+    what: string,
+    value: number | null,
+    count: number,
+    t: { review: number; pause: number },
+    digits: number,
+  ): CampaignRate => ({
+    what,
+    rate: value,
+    count,
+    accepted: r.accepted,
+    t,
+    digits,
+    where: level(value, t),
+  });
+  return [
+    rate('bounce rate', r.bounce_rate, r.bounced, SES_THRESHOLDS.bounce, 2),
+    rate('complaint rate', r.complaint_rate, r.complained, SES_THRESHOLDS.complaint, 3),
+  ];
+}
+
+function rateLine({ what, rate, count, accepted, t, digits, where }: CampaignRate): string {
   return (
     `${what} ${percent(rate, digits)} (${count} of ${accepted} accepted); SES reviews an account ` +
     `at ${percent(t.review, digits - 2)} and may pause it at ${percent(t.pause, digits - 2)}` +
@@ -152,15 +179,7 @@ export function reportText(report: CampaignReportRow, recipients: ReportRecipien
     ),
     `accepted by SES ${r.accepted}: delivered ${r.delivered}, opened ${r.opened}, clicked ` +
       `${r.clicked} (recipients with such an SES event, among the events kept)`,
-    rateLine('bounce rate', r.bounce_rate, r.bounced, r.accepted, SES_THRESHOLDS.bounce, 2),
-    rateLine(
-      'complaint rate',
-      r.complaint_rate,
-      r.complained,
-      r.accepted,
-      SES_THRESHOLDS.complaint,
-      3,
-    ),
+    ...campaignRates(r).map(rateLine),
   ];
   for (const status of LISTS) {
     const list = recipients.filter((x) => x.recipient_status === status);
