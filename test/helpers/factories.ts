@@ -1,7 +1,9 @@
 // Row factories for tests: sensible defaults, override what the test is about. (SES event
 // payloads are built by test/events/helpers.ts.)
 import { randomBytes, randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { Db } from '../../src/db/pool.ts';
+import { type CampaignSummary, generateCampaign } from '../../src/queries/campaigns.ts';
 
 export interface CustomerRow {
   customer_id: string;
@@ -250,4 +252,24 @@ export async function recipientRow(db: Db, target: { campaignId: string; custome
     [target.campaignId, target.customerId],
   );
   return rows[0];
+}
+
+/**
+ * A week-1 campaign generated, not sent, on the first of month `month` (0-based; 12 and on roll
+ * into the next years) of `year`. A week's campaign is generated once a month, so a test that
+ * wants several gives each a month of its own.
+ */
+export function generateMonthCampaign(
+  pool: pg.Pool,
+  year: number,
+  month: number,
+  publicUrl: string,
+): Promise<CampaignSummary> {
+  return generateCampaign(pool, {
+    weekOfMonth: 1,
+    generatedDate: new Date(Date.UTC(year, month, 1)).toISOString().slice(0, 10),
+    send: false,
+    tokenTtlDays: 90,
+    publicUrl,
+  });
 }

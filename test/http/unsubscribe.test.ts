@@ -1,9 +1,8 @@
 // The List-Unsubscribe URL through real HTTP, with tokens made by generate_campaign as in production.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCustomer, createTemplate, generateMonthCampaign } from '../helpers/factories.ts';
 import { deadPool, PUBLIC_URL, type RunningServer, startServer } from './helpers.ts';
 
 let db: TestDatabase;
@@ -21,13 +20,7 @@ test.after.always(async () => {
 let month = 0;
 async function campaignFor(customerId: string, recipientStatus = 'sent') {
   month++; // one week-1 campaign per month
-  const campaign = await generateCampaign(db.pool, {
-    weekOfMonth: 1,
-    generatedDate: new Date(Date.UTC(2030, month, 1)).toISOString().slice(0, 10),
-    send: false,
-    tokenTtlDays: 90,
-    publicUrl: PUBLIC_URL,
-  });
+  const campaign = await generateMonthCampaign(db.pool, 2030, month, PUBLIC_URL);
   const { rows } = await db.pool.query<{ url: string }>(
     `update campaign_recipients set recipient_status = $3, last_attempt_at = now()
       where campaign_id = $1 and customer_id = $2

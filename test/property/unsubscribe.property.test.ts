@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { fc, testProp } from '@fast-check/ava';
 import test, { type ExecutionContext } from 'ava';
-import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCustomer, createTemplate, generateMonthCampaign } from '../helpers/factories.ts';
 import { PUBLIC_URL, type RunningServer, startServer } from '../http/helpers.ts';
 import { runs } from './runs.ts';
 
@@ -32,13 +31,7 @@ test.after.always(async () => {
 /** A fresh campaign for the given customers (and every other active one); its tokens by email. */
 async function campaign(): Promise<{ campaignId: string; tokens: Map<string, string> }> {
   month++; // one week-1 campaign per month
-  const c = await generateCampaign(db.pool, {
-    weekOfMonth: 1,
-    generatedDate: new Date(Date.UTC(2031, month, 1)).toISOString().slice(0, 10),
-    send: false,
-    tokenTtlDays: 90,
-    publicUrl: PUBLIC_URL,
-  });
+  const c = await generateMonthCampaign(db.pool, 2031, month, PUBLIC_URL);
   const { rows } = await db.pool.query<{ email: string; token_id: string }>(
     'select email, token_id from unsubscribe_tokens where campaign_id = $1',
     [c.campaign_id],

@@ -3,10 +3,9 @@
 // the address ever unsubscribed or complained, not only when the current reason says so.
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { generateCampaign } from '../../src/queries/campaigns.ts';
 import { sesEvent } from '../events/helpers.ts';
 import { connectClient, databaseForFile } from '../helpers/db.ts';
-import { createCustomer, createTemplate } from '../helpers/factories.ts';
+import { createCustomer, createTemplate, generateMonthCampaign } from '../helpers/factories.ts';
 import { type TaskRun, taskRunner } from '../helpers/tasks.ts';
 
 const db = databaseForFile();
@@ -45,13 +44,7 @@ let month = 0;
 /** The unsubscribe token `email` got in a new campaign (one week-1 campaign per month). */
 async function tokenFor(email: string): Promise<string> {
   month++;
-  const campaign = await generateCampaign(db.pool, {
-    weekOfMonth: 1,
-    generatedDate: new Date(Date.UTC(2040, month, 1)).toISOString().slice(0, 10),
-    send: false,
-    tokenTtlDays: 90,
-    publicUrl: 'https://mail.example.test',
-  });
+  const campaign = await generateMonthCampaign(db.pool, 2040, month, 'https://mail.example.test');
   const { rows } = await db.pool.query<{ token_id: string }>(
     'select token_id from unsubscribe_tokens where campaign_id = $1 and email = $2',
     [campaign.campaign_id, email],
