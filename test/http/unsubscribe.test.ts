@@ -1,6 +1,6 @@
 // The List-Unsubscribe URL through real HTTP, with tokens made by generate_campaign as in production.
 import { randomUUID } from 'node:crypto';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate, generateMonthCampaign } from '../helpers/factories.ts';
 import { deadPool, PUBLIC_URL, type RunningServer, startServer } from './helpers.ts';
@@ -76,13 +76,12 @@ async function state(r: Recipient) {
   return rows[0];
 }
 
-test('the unsubscribe URL in the email is PUBLIC_URL/unsubscribe/<token>', async (t) => {
-  const r = await recipient();
-  t.is(r.url, `${PUBLIC_URL}/unsubscribe/${r.token}`);
-});
-
-test('a one-click POST (RFC 8058) unsubscribes at once', async (t) => {
-  const r = await recipient();
+/**
+ * A one-click POST with r's token: it answers "You are unsubscribed", and then the address is
+ * suppressed as the user's unsubscribe, the token is used, the recipient is unsubscribed, and
+ * `event` is the one unsubscribe event recorded.
+ */
+async function oneClickUnsubscribes(t: ExecutionContext, r: Recipient, event: object) {
   const response = await oneClick(r.token);
   t.is(response.status, 200);
   t.regex(await response.text(), /You are unsubscribed/);
@@ -90,8 +89,18 @@ test('a one-click POST (RFC 8058) unsubscribes at once', async (t) => {
     suppression: 'unsubscribe/user',
     used: true,
     status: 'unsubscribed',
-    events: [{ source: 'unsubscribe_link', method: 'one_click' }],
+    events: [event],
   });
+}
+
+test('the unsubscribe URL in the email is PUBLIC_URL/unsubscribe/<token>', async (t) => {
+  const r = await recipient();
+  t.is(r.url, `${PUBLIC_URL}/unsubscribe/${r.token}`);
+});
+
+test('a one-click POST (RFC 8058) unsubscribes at once', async (t) => {
+  const r = await recipient();
+  await oneClickUnsubscribes(t, r, { source: 'unsubscribe_link', method: 'one_click' });
 });
 
 test('a multipart one-click POST unsubscribes too', async (t) => {
@@ -154,14 +163,10 @@ test('a link older than its TTL still unsubscribes with one click; its page says
   t.true(html.includes(`<form method="post" action="${PUBLIC_URL}/unsubscribe/${r.token}">`));
   t.like(await state(r), { suppression: null, used: false, status: 'sent' }, 'GET changes nothing');
 
-  const response = await oneClick(r.token);
-  t.is(response.status, 200);
-  t.regex(await response.text(), /You are unsubscribed/);
-  t.like(await state(r), {
-    suppression: 'unsubscribe/user',
-    used: true,
-    status: 'unsubscribed',
-    events: [{ source: 'unsubscribe_link', method: 'one_click', token_expired: true }],
+  await oneClickUnsubscribes(t, r, {
+    source: 'unsubscribe_link',
+    method: 'one_click',
+    token_expired: true,
   });
 });
 
