@@ -5,7 +5,7 @@ import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
+import { createSesWeekTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
 const db = databaseForFile();
 const ses = localSesForFile();
@@ -16,15 +16,10 @@ test.before(async () => {
     html: '<p>Hi {{greeting_name}} of {{company}}</p>',
     text: 'Hi {{greeting_name}}, from {{country}}. Stop: {{unsubscribe_url}}',
   });
-  await createSesTemplate(ses.url, 'weekly-2', {
+  await createSesWeekTemplate(db.pool, ses.url, 2, 'weekly-2', {
     Subject: 'Week 2 for {{greeting_name}}',
     Html: '<p>Hi {{greeting_name_html}}</p>',
     Text: 'Hi {{greeting_name}} at {{company}}',
-  });
-  await createTemplate(db.pool, {
-    week_of_month: 2,
-    provider: 'ses',
-    provider_template_name: 'weekly-2',
   });
   await createCustomer(db.pool, { email: 'ann@example.com', name: 'Ann <Admin>', company: 'Acme' });
   await db.pool.query(

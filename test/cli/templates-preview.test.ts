@@ -5,7 +5,7 @@ import test from 'ava';
 import { runCli } from '../helpers/cli.ts';
 import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { createSesTemplate, localSesForFile } from '../ses-local/helpers.ts';
+import { createSesWeekTemplate, localSesForFile } from '../ses-local/helpers.ts';
 
 const db = databaseForFile();
 const ses = localSesForFile();
@@ -16,15 +16,10 @@ test.before(async () => {
     html: '<p>Hello {{name}} from {{company}}</p>',
     text: 'Hello {{greeting_name}},\nnews for {{country}}.\nStop: {{unsubscribe_url}}',
   });
-  await createSesTemplate(ses.url, 'weekly-2', {
+  await createSesWeekTemplate(db.pool, ses.url, 2, 'weekly-2', {
     Subject: 'Grüße, {{greeting_name}}',
     Html: '<p>Hi {{name_html}} at {{company_html}}</p>',
     Text: 'Hi {{greeting_name}} at {{company}}',
-  });
-  await createTemplate(db.pool, {
-    week_of_month: 2,
-    provider: 'ses',
-    provider_template_name: 'weekly-2',
   });
   await createTemplate(db.pool, { week_of_month: 3, html: '<p>{{name}}</p>', text: undefined });
   await db.pool.query(

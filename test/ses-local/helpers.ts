@@ -7,9 +7,11 @@ import {
   type Template,
 } from '@aws-sdk/client-sesv2';
 import type { ExecutionContext } from 'ava';
+import type { Db } from '../../src/db/pool.ts';
 import { buildSendEmailInput, type OutgoingEmail } from '../../src/ses/message.ts';
 import type { SentMessage } from '../../src/ses-local/model.ts';
 import { type LocalSes, type LocalSesOptions, startLocalSes } from '../../src/ses-local/server.ts';
+import { createTemplate } from '../helpers/factories.ts';
 import { forFile } from '../helpers/for-file.ts';
 
 /** The real SDK client against a local endpoint; one attempt, so SDK retries never hide an error. */
@@ -40,6 +42,21 @@ export async function createSesTemplate(
   } finally {
     if (sender !== client) sender.destroy();
   }
+}
+
+/**
+ * Week `week`'s template as an SES template: `name` created in the local SES at `sesUrl` with
+ * `content`, and the templates row that names it.
+ */
+export async function createSesWeekTemplate(
+  db: Db,
+  sesUrl: string,
+  week: number,
+  name: string,
+  content: EmailTemplateContent,
+): Promise<void> {
+  await createSesTemplate(sesUrl, name, content);
+  await createTemplate(db, { week_of_month: week, provider: 'ses', provider_template_name: name });
 }
 
 /**
