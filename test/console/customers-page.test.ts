@@ -1,44 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { databaseForFile } from '../helpers/db.ts';
-import { createCustomer, createRecipient, createSendingCampaign } from '../helpers/factories.ts';
-import { actionsOf, getPage, loginAs, pagesApp, postForm } from './pages-helpers.ts';
+import { createCustomer } from '../helpers/factories.ts';
+import {
+  actionsOf,
+  bouncedCustomer as bouncedCustomerOf,
+  getPage,
+  loginAs,
+  pagesApp,
+  postForm,
+} from './pages-helpers.ts';
 
 const db = databaseForFile();
 const XSS = '<script>alert(1)</script>';
 
-/** A customer whose campaign bounced: SES suppressed the address with the bounce's reason. */
-async function bouncedCustomer() {
-  const customer = await createCustomer(db.pool, {
-    email: `bounced-${randomUUID()}@example.com`,
-    name: XSS,
-  });
-  const campaignId = await createSendingCampaign(db.pool, 'done');
-  await createRecipient(db.pool, campaignId, 'bounced', {
-    customer,
-    messageId: `ses-${randomUUID()}`,
-  });
-  await db.pool.query(
-    `insert into email_events_op (event_type, email, campaign_id, customer_id, payload)
-     values ('bounce', $1, $2, $3, $4)`,
-    [
-      customer.email,
-      campaignId,
-      customer.customer_id,
-      {
-        bounce: {
-          bounceType: 'Permanent',
-          bounceSubType: 'General',
-          bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1 user unknown' }],
-        },
-      },
-    ],
-  );
-  await db.pool.query(
-    `insert into suppression_list (email, reason, source) values ($1, 'bounce_hard', 'ses')`,
-    [customer.email],
-  );
-  return { customer, campaignId };
+/** A customer whose campaign bounced, named with markup to be escaped. */
+function bouncedCustomer() {
+  return bouncedCustomerOf(db.pool, XSS);
 }
 
 async function suppression(email: string) {

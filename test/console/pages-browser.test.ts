@@ -18,7 +18,7 @@ import {
   createRecipients,
   createSendingCampaign,
 } from '../helpers/factories.ts';
-import { actionsOf, pagesApp } from './pages-helpers.ts';
+import { actionsOf, bouncedCustomer, pagesApp } from './pages-helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -102,35 +102,7 @@ async function loggedIn(): Promise<{ page: Page; errors: string[] }> {
 }
 
 browserTest('looks a bounced customer up and sees why the address is blocked', async (t) => {
-  const customer = await createCustomer(db.pool, {
-    email: `bounced-${randomUUID()}@example.com`,
-    name: '<script>alert(1)</script>',
-  });
-  const campaignId = await createSendingCampaign(db.pool, 'done');
-  await createRecipient(db.pool, campaignId, 'bounced', {
-    customer,
-    messageId: `ses-${randomUUID()}`,
-  });
-  await db.pool.query(
-    `insert into email_events_op (event_type, email, campaign_id, customer_id, payload)
-     values ('bounce', $1, $2, $3, $4)`,
-    [
-      customer.email,
-      campaignId,
-      customer.customer_id,
-      {
-        bounce: {
-          bounceType: 'Permanent',
-          bounceSubType: 'General',
-          bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1 user unknown' }],
-        },
-      },
-    ],
-  );
-  await db.pool.query(
-    `insert into suppression_list (email, reason, source) values ($1, 'bounce_hard', 'ses')`,
-    [customer.email],
-  );
+  const { customer } = await bouncedCustomer(db.pool, '<script>alert(1)</script>');
   const { page, errors } = await loggedIn();
   let dialogs = 0;
   page.on('dialog', async (d) => {

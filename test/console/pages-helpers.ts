@@ -2,6 +2,7 @@
 // console app itself (src/console/app.ts, with its auth, CSRF and CSP), a viewer and an
 // operator with sessions made the way a login makes them (src/console/sessions.ts), and
 // requests through app.inject carrying the session cookie and, for a POST, the CSRF token.
+import { randomUUID } from 'node:crypto';
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type pg from 'pg';
@@ -11,6 +12,7 @@ import { SESSION_COOKIE } from '../../src/console/auth.ts';
 import type { ConsoleRole } from '../../src/console/context.ts';
 import { createSession } from '../../src/console/sessions.ts';
 import { createLogger } from '../../src/logger.ts';
+import { createCustomer, createRecipient, createSendingCampaign } from '../helpers/factories.ts';
 
 export interface TestSession {
   username: string;
@@ -101,4 +103,41 @@ export async function actionsOf(pool: pg.Pool, action: string): Promise<ActionRo
     [action],
   );
   return rows;
+}
+
+/**
+ * A customer named `name` whose campaign bounced: the recipient, the SES bounce event, and the
+ * suppression SES's bounce put on the address, with its reason.
+ */
+export async function bouncedCustomer(pool: pg.Pool, name: string) {
+  const customer = await createCustomer(pool, {
+    email: `bounced-${randomUUID()}@example.com`,
+    name,
+  });
+  const campaignId = await createSendingCampaign(pool, 'done');
+  await createRecipient(pool, campaignId, 'bounced', {
+    customer,
+    messageId: `ses-${randomUUID()}`,
+  });
+  await pool.query(
+    `insert into email_events_op (event_type, email, campaign_id, customer_id, payload)
+     values ('bounce', $1, $2, $3, $4)`,
+    [
+      customer.email,
+      campaignId,
+      customer.customer_id,
+      {
+        bounce: {
+          bounceType: 'Permanent',
+          bounceSubType: 'General',
+          bouncedRecipients: [{ diagnosticCode: 'smtp; 550 5.1.1 user unknown' }],
+        },
+      },
+    ],
+  );
+  await pool.query(
+    `insert into suppression_list (email, reason, source) values ($1, 'bounce_hard', 'ses')`,
+    [customer.email],
+  );
+  return { customer, campaignId };
 }
