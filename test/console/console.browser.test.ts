@@ -2,7 +2,7 @@
 // playwright-core, against `mailer serve` with CONSOLE_PORT, real `mailer worker` processes and
 // the local SES. Skipped, with the reason, only where chromium is not installed (.ci/run
 // installs it). CONSOLE_SCREENSHOTS=1 writes docs/console/*.png from these pages.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -13,13 +13,9 @@ import type { TestDatabase } from '../helpers/db.ts';
 import { databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createSendingCampaign, createTemplate } from '../helpers/factories.ts';
 import { campaignStatus, generate, seedCustomers, startPipeline } from '../pipeline/harness.ts';
+import { available, browserTests, CHROMIUM, docs, screenshots } from './browser-helpers.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) process.stderr.write(`console browser tests skipped: no chromium at ${CHROMIUM}\n`);
-const browserTest = available ? test.serial : test.serial.skip;
-const screenshots = process.env.CONSOLE_SCREENSHOTS === '1';
-const docs = join(import.meta.dirname, '..', '..', 'docs', 'console');
+const browserTest = browserTests('console');
 const XSS = '<script>alert(1)</script>';
 const OPERATOR_PASSWORD = 'operator password 1';
 const VIEWER_PASSWORD = 'viewer password 12';

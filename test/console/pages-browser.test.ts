@@ -6,7 +6,7 @@
 // installed (.ci/run installs it). CONSOLE_SCREENSHOTS=1 writes docs/console/ pictures of the
 // customer and campaign pages, as console.browser.test.ts does for its pages.
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -18,14 +18,10 @@ import {
   createRecipients,
   createSendingCampaign,
 } from '../helpers/factories.ts';
+import { available, browserTests, CHROMIUM, docs, screenshots } from './browser-helpers.ts';
 import { actionsOf, bouncedCustomer, pagesApp } from './pages-helpers.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available) process.stderr.write(`pages browser tests skipped: no chromium at ${CHROMIUM}\n`);
-const browserTest = available ? test.serial : test.serial.skip;
-const screenshots = process.env.CONSOLE_SCREENSHOTS === '1';
-const docs = join(import.meta.dirname, '..', '..', 'docs', 'console');
+const browserTest = browserTests('pages');
 const db = databaseForFile();
 let browser: Browser;
 let base: string;
