@@ -20,8 +20,8 @@ import { actorName, requireOperator, requireQueueRight, withActor } from '../aut
 import type { ConsoleDeps, ConsoleUser } from '../context.ts';
 import { type Html, html } from '../html.ts';
 import { csrfField, page } from '../layout.ts';
+import { isUuid } from '../page-parts.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LIMIT = 50;
 export const POLL_INTERVAL_MS = 2_000;
 
@@ -216,7 +216,7 @@ export function register(app: FastifyInstance, deps: ConsoleDeps): void {
       { preHandler },
       async (request, reply) => {
         const id = request.params.id;
-        if (!UUID.test(id)) return reply.code(404).send('no such campaign');
+        if (!isUuid(id)) return reply.code(404).send('no such campaign');
         const user = request.user as ConsoleUser;
         try {
           const outcome = await withActor(deps.pool, user, async (client) => {
