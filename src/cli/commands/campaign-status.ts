@@ -12,7 +12,7 @@ import { formatAge, formatTime, percent, withDatabase } from '../output.ts';
 
 export { estimate, type StatusEstimate } from '../../queries/campaign-estimate.ts';
 
-function rate(perSecond: number): string {
+export function rate(perSecond: number): string {
   return `${perSecond.toFixed(1)}/s`;
 }
 

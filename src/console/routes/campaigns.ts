@@ -11,8 +11,8 @@
 // (src/queries/campaign-figures.ts), never from a count of recipients of its own. The figures
 // move once a second at most anyway (the send rate's own resolution).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { duration } from '../../cli/commands/campaign-status.ts';
-import { formatTime, operatorError } from '../../cli/output.ts';
+import { duration, rate } from '../../cli/commands/campaign-status.ts';
+import { formatTime, operatorError, percent } from '../../cli/output.ts';
 import { type CampaignFigures, CampaignFiguresCache } from '../../queries/campaign-figures.ts';
 import { type ConsoleCampaign, listConsoleCampaigns } from '../../queries/console-campaigns.ts';
 import { setCampaignState } from '../../queries/operations.ts';
@@ -39,10 +39,6 @@ function badge(status: string): Html {
   return html`<span class="badge badge-${status}">${status}</span>`;
 }
 
-function rate(perSecond: number | null): string {
-  return perSecond === null ? '-' : `${perSecond.toFixed(1)}/s`;
-}
-
 function progressCell(f: CampaignFigures | undefined): Html {
   if (!f) return html`<td class="progress"><span class="muted">counting…</span></td>`;
   const p = f.progress;
@@ -50,9 +46,9 @@ function progressCell(f: CampaignFigures | undefined): Html {
   const finished = p.recipients - open;
   const share = p.recipients > 0 ? finished / p.recipients : 0;
   return html`<td class="progress">
-  <progress max="${p.recipients}" value="${finished}" aria-label="recipients done">${(share * 100).toFixed(1)}%</progress>
+  <progress max="${p.recipients}" value="${finished}" aria-label="recipients done">${percent(share, 1)}</progress>
   <span class="figure" data-field="done">${finished.toLocaleString('en')}</span> / ${p.recipients.toLocaleString('en')}
-  <span class="muted">(${(share * 100).toFixed(1)}%)</span>
+  <span class="muted">(${percent(share, 1)})</span>
   <div class="counts muted">sent ${(p.counts.sent ?? 0).toLocaleString('en')}${p.counts.failed ? html`, failed ${p.counts.failed}` : ''}${p.counts.in_doubt ? html`, in doubt ${p.counts.in_doubt}` : ''}${p.counts.bounced ? html`, bounced ${p.counts.bounced}` : ''}${p.counts.suppressed ? html`, suppressed ${p.counts.suppressed}` : ''}</div>
 </td>`;
 }
