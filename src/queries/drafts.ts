@@ -32,13 +32,3 @@ export async function deleteDraftCampaign(
   );
   return rows[0]?.recipients ?? 0;
 }
-
-/** scheduled_at of the given campaigns that have one. */
-export async function campaignSchedules(db: Db, campaignIds: string[]): Promise<Map<string, Date>> {
-  const { rows } = await db.query<{ campaign_id: string; scheduled_at: Date }>(
-    `select campaign_id, scheduled_at from public.campaigns
-      where campaign_id = any($1::uuid[]) and scheduled_at is not null`,
-    [campaignIds],
-  );
-  return new Map(rows.map((r) => [r.campaign_id, r.scheduled_at]));
-}
