@@ -2,6 +2,7 @@
 // explicit operator act: it needs --note, also --force whenever the address ever unsubscribed or
 // complained, and it is recorded in operator_actions (with the removed entry) as well as logged.
 import { type Command, InvalidArgumentError } from 'commander';
+import { SUPPRESSION_REASONS, SUPPRESSION_SOURCES } from '../../queries/suppressions.ts';
 import { UsageError } from '../context.ts';
 import {
   dateArgument,
@@ -15,10 +16,7 @@ import {
   withDatabase,
 } from '../output.ts';
 
-const REASONS = ['manual', 'unsubscribe', 'bounce_hard', 'complaint'];
-const SOURCES = ['ops', 'user', 'ses'];
-
-function oneOf(what: string, allowed: string[]) {
+function oneOf(what: string, allowed: readonly string[]) {
   return (value: string): string => {
     if (!allowed.includes(value)) {
       throw new InvalidArgumentError(`${what} must be one of ${allowed.join(', ')}`);
@@ -126,8 +124,8 @@ export function registerSuppress(program: Command): void {
     .argument('<email>', 'the address (any case)')
     .option(
       '--reason <reason>',
-      `one of ${REASONS.join(', ')}`,
-      oneOf('--reason', REASONS),
+      `one of ${SUPPRESSION_REASONS.join(', ')}`,
+      oneOf('--reason', SUPPRESSION_REASONS),
       'manual',
     )
     .option('--note <text>', 'why (kept in operator_actions)')
@@ -148,13 +146,13 @@ export function registerSuppress(program: Command): void {
     .description('Suppressed addresses, newest first')
     .option(
       '--reason <reason>',
-      `only this reason (${REASONS.join(', ')})`,
-      oneOf('--reason', REASONS),
+      `only this reason (${SUPPRESSION_REASONS.join(', ')})`,
+      oneOf('--reason', SUPPRESSION_REASONS),
     )
     .option(
       '--source <source>',
-      `only this source (${SOURCES.join(', ')})`,
-      oneOf('--source', SOURCES),
+      `only this source (${SUPPRESSION_SOURCES.join(', ')})`,
+      oneOf('--source', SUPPRESSION_SOURCES),
     )
     .option('--since <YYYY-MM-DD>', 'only entries added since this date', dateArgument)
     .option('--limit <n>', 'how many', intArgument('--limit', 1), 100)
