@@ -15,7 +15,8 @@ export interface SuppressionFilter {
   source: string | undefined;
 }
 
-function likePrefix(prefix: string): string | null {
+/** A `like` pattern for addresses starting with `prefix` (any case); null for ''. */
+export function likePrefix(prefix: string): string | null {
   if (prefix === '') return null;
   return `${prefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }

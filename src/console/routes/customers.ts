@@ -7,7 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { customerReport } from '../../queries/customers.ts';
 import { suppressEmail, unsuppressEmail } from '../../queries/operations.ts';
-import { optOutRecord, SUPPRESSION_REASONS } from '../../queries/suppressions.ts';
+import { likePrefix, optOutRecord, SUPPRESSION_REASONS } from '../../queries/suppressions.ts';
 import { requireOperator, withActor } from '../auth.ts';
 import type { ConsoleDeps, ConsoleUser } from '../context.ts';
 import {
@@ -54,7 +54,7 @@ async function similarCustomers(deps: ConsoleDeps, text: string): Promise<string
   // The start of an address: a few candidates (customers_email_key under the C collation).
   const { rows } = await deps.pool.query<{ email: string }>(
     `select email from public.customers where email like $1 order by email limit 20`,
-    [`${text.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`],
+    [likePrefix(text)],
   );
   return rows.map((r) => r.email);
 }
