@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { ConsoleDeps } from '../../console/context.ts';
 import { createPool } from '../../db/pool.ts';
+import type { SesConnection } from '../../ses/client.ts';
 import { createContext, UsageError, untilSignal } from '../context.ts';
 
 function parsePort(value: string): number {
@@ -38,22 +39,25 @@ export function registerServe(program: Command): void {
         applicationName: 'mailer-serve',
         statementTimeoutMs: ctx.config.httpDbTimeoutMs,
       });
-      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
-      const { openConsoleListener } = await import('../../console/app.ts');
+      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise,
+      // and then neither it nor the AWS SDK is loaded.
       const consoleDeps: ConsoleDeps = {
         pool,
         config: ctx.config,
         logger: ctx.logger,
         ses: undefined,
       };
-      const consoleListener = await openConsoleListener(consoleDeps);
+      const consoleListener =
+        ctx.config.console.port === undefined
+          ? undefined
+          : await (await import('../../console/app.ts')).openConsoleListener(consoleDeps);
       // The console's previews of SES templates and its test sends need SES. Connecting may wait
       // for credentials, so it runs beside the listeners; until it succeeds (or when it fails,
       // logged once) those two say SES is not available, and everything else works.
-      const { connectSes } = await import('../../ses/connect.ts');
-      let ses: Awaited<ReturnType<typeof connectSes>> | undefined;
+      let ses: SesConnection | undefined;
       let stopped = false;
       if (consoleListener) {
+        const { connectSes } = await import('../../ses/connect.ts');
         void connectSes(ctx.config, ctx.logger).then(
           async (connection) => {
             if (stopped) return connection.close();
