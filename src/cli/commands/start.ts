@@ -32,14 +32,17 @@ export function registerStart(program: Command): void {
         // A few connections for the HTTP server besides the worker's share.
         extraConnections: 4,
       });
-      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise.
-      const { openConsoleListener } = await import('../../console/app.ts');
-      const consoleListener = await openConsoleListener({
-        pool,
-        config: ctx.config,
-        logger: ctx.logger,
-        ses: ses.client,
-      });
+      // The browser console on its own listener (CONSOLE_PORT), when configured; off otherwise,
+      // and then not loaded.
+      const consoleListener =
+        ctx.config.console.port === undefined
+          ? undefined
+          : await (await import('../../console/app.ts')).openConsoleListener({
+              pool,
+              config: ctx.config,
+              logger: ctx.logger,
+              ses: ses.client,
+            });
       const server = await createPublicServer({ pool, config: ctx.config, logger: ctx.logger });
       const metrics = await openMetricsListener(worker.metrics, {
         ...ctx.config.metrics,
