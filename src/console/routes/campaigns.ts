@@ -14,6 +14,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { duration, rate } from '../../cli/commands/campaign-status.ts';
 import { formatTime, operatorError, percent } from '../../cli/output.ts';
 import { type CampaignFigures, CampaignFiguresCache } from '../../queries/campaign-figures.ts';
+import { RATE_WINDOW_SECONDS } from '../../queries/campaign-status.ts';
 import { type ConsoleCampaign, listConsoleCampaigns } from '../../queries/console-campaigns.ts';
 import { setCampaignState } from '../../queries/operations.ts';
 import { actorName, requireOperator, requireQueueRight, withActor } from '../auth.ts';
@@ -182,7 +183,7 @@ export function register(app: FastifyInstance, deps: ConsoleDeps): void {
           user: request.user as ConsoleUser,
           csrfToken: request.csrfToken ?? '',
           body: html`${message ? html`<p class="notice" role="status">${message}</p>` : ''}${notice ?? ''}
-<p class="muted small">Rate: sends SES accepted over the last 30 s. Updated live every ${POLL_INTERVAL_MS / 1000} s; counts as of <span id="counted-at">${countedAt ? formatTime(countedAt) : '-'}</span>.</p>
+<p class="muted small">Rate: sends SES accepted over the last ${RATE_WINDOW_SECONDS} s. Updated live every ${POLL_INTERVAL_MS / 1000} s; counts as of <span id="counted-at">${countedAt ? formatTime(countedAt) : '-'}</span>.</p>
 <table class="campaigns">
 <thead><tr><th>Campaign</th><th>Status</th><th>Progress</th><th class="num">Rate</th><th>ETA</th><th></th></tr></thead>
 <tbody data-live="/campaigns/rows" data-interval="${POLL_INTERVAL_MS}">${body}</tbody>
