@@ -546,10 +546,12 @@ begin
     return v_campaign_id;
   end if;
 
+  -- The lanes with the campaign: the feeder reads them from its first feed on.
+  perform public.plan_campaign_generation(v_campaign_id);
   -- A first chunk before queueing: the queue trigger feeds it in this transaction, so sending
   -- starts when this commits.
   perform public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url,
-    coalesce(p_first_chunk, public.mailer_setting('generation_first_chunk', 2000)));
+    coalesce(p_first_chunk, public.mailer_setting('generation_first_chunk', 2000)), 0);
   if p_send then
     update public.campaigns set status = 'queued' where campaign_id = v_campaign_id;
   end if;
@@ -1573,6 +1575,7 @@ declare
   v_status text;
   v_generating boolean;
   v_fed uuid;
+  v_written uuid;
   v_first boolean;
   v_waiting integer;
   v_ids uuid[];
@@ -1602,6 +1605,24 @@ begin
   select f.fed_through into v_fed from public.campaign_feeds f where f.campaign_id = p_campaign_id;
   v_first := v_fed is null;
 
+  -- How far the recipients are written without a gap: up to the last one below the end of the
+  -- lowest lane still generating (its later recipients, and the lanes above it, come after the
+  -- cursor); every one when no lane below the last is generating. One statement, one snapshot:
+  -- a lane that ends meanwhile is seen with all its recipients.
+  select case when u.upper_bound is null then
+                (select r.customer_id from public.campaign_recipients r
+                  where r.campaign_id = p_campaign_id
+                  order by r.campaign_id desc, r.customer_id desc limit 1)
+              else
+                (select r.customer_id from public.campaign_recipients r
+                  where r.campaign_id = p_campaign_id and r.customer_id < u.upper_bound
+                  order by r.campaign_id desc, r.customer_id desc limit 1)
+         end
+    into v_written
+    from (select (select l.upper_bound from public.campaign_generation_lanes l
+                   where l.campaign_id = p_campaign_id and not l.done
+                   order by l.lane limit 1) as upper_bound) u;
+
   -- Jobs still waiting (or running): the pending recipients already fed. At most v_window read,
   -- from campaign_recipients_pending_idx.
   select count(*)::integer into v_waiting from (
@@ -1614,6 +1635,7 @@ begin
     select r.customer_id from public.campaign_recipients r
      where r.campaign_id = p_campaign_id and r.recipient_status = 'pending'
        and r.customer_id > coalesce(v_fed, '00000000-0000-0000-0000-000000000000')
+       and r.customer_id <= v_written
      order by r.campaign_id, r.customer_id
      limit least(v_batch, greatest(v_window - v_waiting, 0))) n;
 
@@ -1726,9 +1748,14 @@ declare
 begin
   v_campaign_id := public.begin_campaign_generation(p_week_of_month, p_generated_date, p_send,
     p_token_ttl, p_public_url, p_force);
-  -- The whole campaign in this one transaction (psql, tests); the generate_campaign task commits
-  -- chunk by chunk instead (src/queries/campaigns.ts).
-  while public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url) > 0 loop
+  -- The whole campaign in this one transaction (psql, tests), lane after lane; the
+  -- generate_campaign task commits chunk by chunk, its lanes at the same time instead
+  -- (src/queries/campaigns.ts).
+  loop
+    exit when public.generate_campaign_chunk(v_campaign_id, p_token_ttl, p_public_url) = 0
+          and not exists (select 1 from public.campaign_generation_lanes l
+                            join public.campaigns c on c.campaign_id = l.campaign_id
+                           where l.campaign_id = v_campaign_id and not l.done and c.generating);
   end loop;
   return v_campaign_id;
 end;
@@ -1741,33 +1768,47 @@ $$;
 COMMENT ON FUNCTION public.generate_campaign(p_week_of_month integer, p_generated_date date, p_send boolean, p_token_ttl interval, p_public_url text, p_force boolean) IS 'Creates the week''s campaign with one recipient and one unsubscribe token per active customer; suppressed addresses are recorded as suppressed. Queues it when p_send. Idempotent per week and date. Unless p_force: the date must be in the week of the month (week_of_month), and a (month, week) with a campaign on another date gets no second one.';
 
 --
--- Name: generate_campaign_chunk(uuid, interval, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: generate_campaign_chunk(uuid, interval, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer DEFAULT NULL::integer) RETURNS integer
+CREATE FUNCTION public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer DEFAULT NULL::integer, p_lane integer DEFAULT NULL::integer) RETURNS integer
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_custom_plan'
     AS $$
 declare
-  v_after uuid;
+  v_lane public.campaign_generation_lanes;
+  v_from uuid;
+  v_inclusive boolean;
   v_count integer;
   v_limit integer := coalesce(p_limit, public.mailer_setting('generation_chunk', 50000));
 begin
-  perform pg_advisory_xact_lock(public.generation_lock_key(p_campaign_id));
+  -- Shared: the lanes of a campaign write at the same time; the sweep's try of the exclusive
+  -- lock tells it a generator is at work.
+  perform pg_advisory_xact_lock_shared(public.generation_lock_key(p_campaign_id));
   if not coalesce((select c.generating from public.campaigns c
                     where c.campaign_id = p_campaign_id), false) then
     return 0;
   end if;
-  -- The cursor is the last recipient written (the primary key read backwards).
-  select r.customer_id into v_after from public.campaign_recipients r
-   where r.campaign_id = p_campaign_id
-   order by r.campaign_id desc, r.customer_id desc limit 1;
+  -- The lane's row lock keeps its chunks one at a time. Without p_lane: the first one not done.
+  select l.* into v_lane from public.campaign_generation_lanes l
+   where l.campaign_id = p_campaign_id and not l.done
+     and (p_lane is null or l.lane = p_lane)
+   order by l.lane limit 1
+     for update;
+  if not found then
+    return 0;
+  end if;
+  v_from := coalesce(v_lane.written_through, v_lane.lower_bound);
+  v_inclusive := v_lane.written_through is null;
 
   -- Token ids drawn here, so recipients need no join back to the tokens by email.
   with chunk as materialized (
     select c.customer_id, c.email, c.name, c.company, c.country, gen_random_uuid() as token_id
       from public.customers c
      where c.is_active
-       and c.customer_id > coalesce(v_after, '00000000-0000-0000-0000-000000000000')
+       and (v_from is null or c.customer_id >= v_from)
+       and (v_inclusive or c.customer_id <> v_from)
+       and (v_lane.upper_bound is null or c.customer_id < v_lane.upper_bound)
      order by c.customer_id
      limit v_limit
   ), tokens as (
@@ -1786,20 +1827,36 @@ begin
    order by k.customer_id;
   get diagnostics v_count = row_count;
 
+  update public.campaign_generation_lanes l
+     set done = v_count < v_limit,
+         written_through = coalesce((
+           select r.customer_id from public.campaign_recipients r
+            where r.campaign_id = p_campaign_id
+              and (v_from is null or r.customer_id >= v_from)
+              and (v_lane.upper_bound is null or r.customer_id < v_lane.upper_bound)
+            order by r.campaign_id desc, r.customer_id desc limit 1), l.written_through)
+   where l.campaign_id = v_lane.campaign_id and l.lane = v_lane.lane;
+
   if v_count < v_limit then
-    update public.campaigns set generating = false where campaign_id = p_campaign_id;
-    -- Every recipient may have been sent (or suppressed) before generation ended.
-    perform public.finish_campaign_if_complete(p_campaign_id);
+    -- The last lane to finish ends the generation. The campaign row's lock orders lanes that
+    -- finish together: the second one sees the first one's lane done.
+    perform 1 from public.campaigns c where c.campaign_id = p_campaign_id for no key update;
+    if not exists (select 1 from public.campaign_generation_lanes l
+                    where l.campaign_id = p_campaign_id and not l.done) then
+      update public.campaigns set generating = false where campaign_id = p_campaign_id;
+      -- Every recipient may have been sent (or suppressed) before generation ended.
+      perform public.finish_campaign_if_complete(p_campaign_id);
+    end if;
   end if;
   return v_count;
 end;
 $$;
 
 --
--- Name: FUNCTION generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer); Type: COMMENT; Schema: public; Owner: -
+-- Name: FUNCTION generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer, p_lane integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer) IS 'Adds the next p_limit (default mailer.generation_chunk, else 50,000) active customers (customer_id order) to a generating campaign, each with its unsubscribe token; the chunk that finds fewer ends the generation (generating = false) and finishes the campaign if nothing is left to send. Returns the recipients added; 0 for a campaign not generating.';
+COMMENT ON FUNCTION public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer, p_lane integer) IS 'Adds the next p_limit (default mailer.generation_chunk, else 50,000) active customers of lane p_lane (default: the first lane not done), in customer_id order, to a generating campaign, each with its unsubscribe token. The chunk that finds fewer ends its lane, and the last lane to end ends the generation (generating = false) and finishes the campaign if nothing is left to send. Returns the recipients added; 0 for a lane done or a campaign not generating.';
 
 --
 -- Name: generation_lock_key(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -2018,6 +2075,49 @@ $$;
 --
 
 COMMENT ON FUNCTION public.pause_campaign(p_campaign_id uuid) IS 'Stops new sends of a queued or sending campaign (queued jobs find it paused and do nothing; sends already claimed finish). Returns paused. No-op when already paused.';
+
+--
+-- Name: plan_campaign_generation(uuid, integer, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.plan_campaign_generation(p_campaign_id uuid, p_lanes integer DEFAULT NULL::integer, p_chunk integer DEFAULT NULL::integer) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+declare
+  v_lanes integer := greatest(1, coalesce(p_lanes, public.mailer_setting('generation_lanes', 2)));
+  v_chunk integer := greatest(1, coalesce(p_chunk, public.mailer_setting('generation_chunk', 50000)));
+  v_customers bigint;
+  v_bounds uuid[] := '{}';
+  v_bound uuid;
+begin
+  if exists (select 1 from public.campaign_generation_lanes l where l.campaign_id = p_campaign_id) then
+    return (select count(*)::integer from public.campaign_generation_lanes l
+             where l.campaign_id = p_campaign_id);
+  end if;
+  -- Ranges of equal size by customer_id, active or not (the primary key alone, an index-only
+  -- scan: 0.1 s for 1,000,000), and no more lanes than chunks of work.
+  select count(*) into v_customers from public.customers;
+  v_lanes := least(v_lanes, greatest(1, ceil(v_customers::numeric / v_chunk)::integer));
+  for k in 1 .. v_lanes - 1 loop
+    select c.customer_id into v_bound from public.customers c
+     order by c.customer_id offset (k * v_customers / v_lanes) limit 1;
+    if v_bound is not null and (cardinality(v_bounds) = 0 or v_bound > v_bounds[cardinality(v_bounds)]) then
+      v_bounds := v_bounds || v_bound;
+    end if;
+  end loop;
+  insert into public.campaign_generation_lanes (campaign_id, lane, lower_bound, upper_bound)
+  select p_campaign_id, k - 1, v_bounds[k - 1], v_bounds[k]
+    from generate_series(1, cardinality(v_bounds) + 1) k
+  on conflict do nothing;
+  return cardinality(v_bounds) + 1;
+end;
+$$;
+
+--
+-- Name: FUNCTION plan_campaign_generation(p_campaign_id uuid, p_lanes integer, p_chunk integer); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.plan_campaign_generation(p_campaign_id uuid, p_lanes integer, p_chunk integer) IS 'Splits a new campaign''s customers into p_lanes (default mailer.generation_lanes, else 2) customer_id ranges of about equal size, at most one per p_chunk customers (default mailer.generation_chunk, else 50,000); returns the number of lanes. A campaign that has lanes keeps them.';
 
 --
 -- Name: prune_sns_messages(interval); Type: FUNCTION; Schema: public; Owner: -
@@ -3578,6 +3678,63 @@ COMMENT ON COLUMN public.campaign_feeds.feeder_job_id IS 'The last feed_campaign
 COMMENT ON COLUMN public.campaign_feeds.updated_at IS 'When the feeder last moved the cursor.';
 
 --
+-- Name: campaign_generation_lanes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.campaign_generation_lanes (
+    campaign_id uuid NOT NULL,
+    lane integer NOT NULL,
+    lower_bound uuid,
+    upper_bound uuid,
+    written_through uuid,
+    done boolean DEFAULT false NOT NULL,
+    CONSTRAINT campaign_generation_lanes_check CHECK ((lower_bound < upper_bound)),
+    CONSTRAINT campaign_generation_lanes_lane_check CHECK ((lane >= 0))
+);
+
+--
+-- Name: TABLE campaign_generation_lanes; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.campaign_generation_lanes IS 'The customer_id ranges a campaign''s generation writes at the same time, one transaction per chunk each; made with the campaign (plan_campaign_generation).';
+
+--
+-- Name: COLUMN campaign_generation_lanes.campaign_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.campaign_id IS 'The campaign generated.';
+
+--
+-- Name: COLUMN campaign_generation_lanes.lane; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.lane IS 'The lane''s number, from 0 in customer_id order.';
+
+--
+-- Name: COLUMN campaign_generation_lanes.lower_bound; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.lower_bound IS 'First customer_id of the lane (inclusive); null for lane 0: no lower bound.';
+
+--
+-- Name: COLUMN campaign_generation_lanes.upper_bound; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.upper_bound IS 'End of the lane (exclusive): the next lane''s lower bound; null for the last lane.';
+
+--
+-- Name: COLUMN campaign_generation_lanes.written_through; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.written_through IS 'The lane''s cursor: the last customer_id it wrote a recipient for; null before its first.';
+
+--
+-- Name: COLUMN campaign_generation_lanes.done; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.campaign_generation_lanes.done IS 'The lane''s last chunk found fewer customers than a chunk holds: nothing is left in its range.';
+
+--
 -- Name: campaign_queue_requests; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3833,7 +3990,7 @@ COMMENT ON COLUMN public.campaigns.pause_reason IS 'Why the campaign is paused: 
 -- Name: COLUMN campaigns.generating; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.campaigns.generating IS 'True while generation is still adding recipients (in chunks, in customer_id order); such a campaign may send but is never done.';
+COMMENT ON COLUMN public.campaigns.generating IS 'True while generation is still adding recipients (in chunks, in customer_id order within each of its lanes: campaign_generation_lanes); such a campaign may send but is never done.';
 
 --
 -- Name: COLUMN campaigns.scheduled_at; Type: COMMENT; Schema: public; Owner: -
@@ -4575,6 +4732,13 @@ ALTER TABLE ONLY public.campaign_feeds
     ADD CONSTRAINT campaign_feeds_pkey PRIMARY KEY (campaign_id);
 
 --
+-- Name: campaign_generation_lanes campaign_generation_lanes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaign_generation_lanes
+    ADD CONSTRAINT campaign_generation_lanes_pkey PRIMARY KEY (campaign_id, lane);
+
+--
 -- Name: campaign_queue_requests campaign_queue_requests_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -5034,6 +5198,13 @@ ALTER TABLE ONLY public.campaign_feeds
     ADD CONSTRAINT campaign_feeds_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(campaign_id) ON DELETE CASCADE;
 
 --
+-- Name: campaign_generation_lanes campaign_generation_lanes_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.campaign_generation_lanes
+    ADD CONSTRAINT campaign_generation_lanes_campaign_id_fkey FOREIGN KEY (campaign_id) REFERENCES public.campaigns(campaign_id) ON DELETE CASCADE;
+
+--
 -- Name: campaign_queue_requests campaign_queue_requests_campaign_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -5268,6 +5439,12 @@ GRANT ALL ON FUNCTION public.unsuppress_email(p_email text, p_note text, p_force
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaign_feeds TO mailer_app;
+
+--
+-- Name: TABLE campaign_generation_lanes; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.campaign_generation_lanes TO mailer_app;
 
 --
 -- Name: TABLE campaign_queue_requests; Type: ACL; Schema: public; Owner: -

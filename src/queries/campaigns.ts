@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 
 export interface GenerateOptions {
   weekOfMonth: number;
@@ -29,9 +29,10 @@ export interface CampaignSummary {
 
 // Generation commits chunk by chunk: the first small chunk with the campaign (queued when send is
 // set, so sending starts at once), then one chunk per transaction (50,000 recipients, or the
-// database's mailer.generation_chunk) until a call adds nothing. A rerun after a crash finds the
-// campaign still generating and carries on from its last recipient. Inside a caller's
-// transaction (a PoolClient in BEGIN) it is all one.
+// database's mailer.generation_chunk) until a call adds nothing, in each of the campaign's lanes
+// (customer_id ranges, mailer.generation_lanes, default 2) at the same time. A rerun after a
+// crash finds the campaign still generating and carries on from each lane's last recipient.
+// Inside a caller's transaction (a PoolClient in BEGIN) it is all one, lane after lane.
 
 export async function generateCampaign(
   db: pg.Pool | pg.PoolClient,
@@ -50,12 +51,28 @@ export async function generateCampaign(
     ],
   );
   const campaignId = generated.rows[0]?.campaign_id;
-  for (;;) {
-    const { rows } = await db.query<{ added: number }>(
-      'select public.generate_campaign_chunk($1, make_interval(days => $2), $3) as added',
-      [campaignId, options.tokenTtlDays, options.publicUrl],
-    );
-    if ((rows[0]?.added ?? 0) === 0) break;
+  const { rows: lanes } = await db.query<{ lane: number }>(
+    `select l.lane from public.campaign_generation_lanes l
+      where l.campaign_id = $1 and not l.done order by l.lane`,
+    [campaignId],
+  );
+  const writeLane = async (lane: number) => {
+    for (;;) {
+      const { rows } = await db.query<{ added: number }>(
+        'select public.generate_campaign_chunk($1, make_interval(days => $2), $3, p_lane => $4) as added',
+        [campaignId, options.tokenTtlDays, options.publicUrl, lane],
+      );
+      if ((rows[0]?.added ?? 0) === 0) break;
+    }
+  };
+  if (db instanceof pg.Pool) {
+    // Each lane on a connection of its own, at the same time; every lane runs to its end (or its
+    // error) before this returns, so a failed job leaves no chunk behind it still writing.
+    const results = await Promise.allSettled(lanes.map((l) => writeLane(l.lane)));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } else {
+    for (const l of lanes) await writeLane(l.lane);
   }
   // A separate statement: the function's inserts are invisible to the statement that called it.
   const { rows } = await db.query<CampaignSummary>(
