@@ -9,8 +9,13 @@
 //    pause_campaign and resume_campaign of the 1,000,000-recipient campaign, each timed as its
 //    statement (target < 1 s each), and the first email after the resume.
 // Baseline, same database: one INSERT ... SELECT of the same rows into a table with the same
-// columns and no index, constraint or trigger (the cost of writing the rows at all).
+// columns and no index, constraint or trigger (the cost of writing the rows at all). Comparison,
+// same database, right before A: the same generation in one lane (mailer.generation_lanes = 1,
+// generateCampaign in this process, as the task calls it), then dropped (VACUUM FULL), so that A
+// starts on tables as empty as its comparison did.
 import { loadavg } from 'node:os';
+import pg from 'pg';
+import { generateCampaign } from '../src/queries/campaigns.ts';
 import { createBenchDatabase, emit, quick, seedCustomers, timed } from './lib.ts';
 import { workerEnv } from './support/campaign.ts';
 import { processMemoryMb, sleep, startWorkers } from './support/processes.ts';
@@ -84,6 +89,29 @@ try {
   await db.pool.query('drop table public.bench_raw_rows');
   await db.pool.query('checkpoint');
 
+  // The comparison: one lane, on connections that say so.
+  const oneLanePool = new pg.Pool({
+    connectionString: db.url,
+    max: 4,
+    options: '-c mailer.generation_lanes=1',
+  });
+  const oneLane = await timed(() =>
+    generateCampaign(oneLanePool, {
+      weekOfMonth: 1,
+      generatedDate: '2000-01-03',
+      send: false,
+      tokenTtlDays: 30,
+      publicUrl: 'https://mailer.example',
+      force: true,
+    }),
+  );
+  await oneLanePool.end();
+  await db.pool.query('delete from public.campaigns where campaign_id = $1', [
+    oneLane.value.campaign_id,
+  ]);
+  await db.pool.query('vacuum full public.campaign_recipients, public.unsubscribe_tokens');
+  await db.pool.query('checkpoint');
+
   const [worker] = await startWorkers(db, 1, workerEnv(ses, { SES_MAX_SEND_RATE: String(RATE) }));
   if (!worker) throw new Error('no worker');
   let peakRss = processMemoryMb(worker.pid)?.rss ?? 0;
@@ -115,6 +143,8 @@ try {
       wal_mb: round((after.walBytes - before.walBytes) / 1_048_576),
       baseline_raw_insert_ms: round(raw.ms),
       ratio_to_raw_insert: round(generationMs / raw.ms, 2),
+      comparison_one_lane_ms: round(oneLane.ms),
+      speedup_over_one_lane: round(oneLane.ms / generationMs, 2),
       load_average_before: loadBefore,
       load_average_after: load(),
       target_met:
