@@ -35,6 +35,17 @@ function windows(times: number[], rate: number) {
   return { worst, violations };
 }
 
+/** The 100 ms steps after the first second, but the last, that fell below 80% of R / 10. */
+function stalls(steps: number[], rate: number) {
+  const low = steps
+    .map((n, step) => ({ step, n }))
+    .filter(({ step, n }) => step >= 10 && step < steps.length - 1 && n < 0.08 * rate);
+  return {
+    stalled_100ms_steps: low.length,
+    first_stalls: low.slice(0, 8).map(({ step, n }) => `${step / 10}s:${n}`),
+  };
+}
+
 for (const scenario of scenarios) {
   const { rate } = scenario;
   // Pacing spends 96% of R (tasks/send_recipient.ts), so R * 0.96 sends take `seconds`.
@@ -55,6 +66,14 @@ for (const scenario of scenarios) {
       const { worst, violations } = windows(times, rate);
       const span = ((times.at(-1) ?? 0) - (times[0] ?? 0)) / 1000;
       const mean = (times.length - 1) / span;
+      // Where a shortfall comes from: the sends of each 100 ms from the first one (the start),
+      // and the stalls after it.
+      const per100ms: number[] = [];
+      for (const at of times) {
+        const step = Math.floor((at - (times[0] ?? 0)) / 100);
+        per100ms[step] = (per100ms[step] ?? 0) + 1;
+      }
+      const steps = Array.from(per100ms, (n) => n ?? 0);
       emit({
         bench: `pacing_${rate}_${scenario.workers}p_${scenario.latencyMs}ms`,
         rate,
@@ -68,6 +87,8 @@ for (const scenario of scenarios) {
         calls: summary.calls,
         mean_per_second: round(mean, 1),
         ratio_mean_to_rate: round(mean / rate, 3),
+        first_second_per_100ms: steps.slice(0, 10),
+        ...stalls(steps, rate),
         target_ratio: scenario.target,
         duplicates: result.duplicates,
         cpu_us_per_send: result.cpu_us_per_send,
