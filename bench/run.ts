@@ -17,6 +17,7 @@ const benchmarks = [
   'scaling',
   'enqueue',
   'console',
+  'unsubscribe',
 ];
 
 const args = process.argv.slice(2);

@@ -3519,14 +3519,20 @@ begin
   values (t.email, 'unsubscribe', 'user')
   on conflict (email) do nothing;
   update public.unsubscribe_tokens set used_at = coalesce(used_at, now()) where token_id = p_token_id;
+
+  select r.customer_id into v_customer_id from public.campaign_recipients r
+   where r.campaign_id = t.campaign_id and r.email = t.email
+     and r.customer_id = (select c.customer_id from public.customers c where c.email = t.email);
+  if not found then
+    select r.customer_id into v_customer_id from public.campaign_recipients r
+     where r.campaign_id = t.campaign_id and r.email = t.email;
+  end if;
   -- 'sending' is left alone: the worker is between claim and outcome, and record_send_result only
   -- records an outcome for sending/in_doubt rows. The suppression already stops anything later.
   update public.campaign_recipients r
      set recipient_status = 'unsubscribed', last_error = null
-   where r.campaign_id = t.campaign_id and r.email = t.email
+   where r.campaign_id = t.campaign_id and r.customer_id = v_customer_id
      and r.recipient_status in ('pending', 'sent', 'in_doubt', 'failed', 'suppressed');
-  select r.customer_id into v_customer_id from public.campaign_recipients r
-   where r.campaign_id = t.campaign_id and r.email = t.email;
   insert into public.email_events_op (event_type, email, campaign_id, customer_id, payload)
   values ('unsubscribe', t.email, t.campaign_id, v_customer_id,
           jsonb_build_object('source', 'unsubscribe_link', 'method', p_method,

@@ -248,6 +248,14 @@ test('the pages escape the address and forbid framing, caching and referrers', a
   t.regex(response.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/);
 });
 
+test('a customer whose address changed since the campaign unsubscribes the address it went to', async (t) => {
+  const r = await recipient();
+  await db.pool.query(`update customers set email = 'moved-' || email where customer_id = $1`, [
+    r.customerId,
+  ]);
+  await oneClickUnsubscribes(t, r, { source: 'unsubscribe_link', method: 'one_click' });
+});
+
 test("unsubscribing stops the address's pending recipients in later campaigns", async (t) => {
   const r = await recipient();
   const next = await campaignFor(r.customerId, 'pending');
