@@ -385,16 +385,19 @@ COMMENT ON FUNCTION public.approve_campaign_queue(p_campaign_id uuid) IS 'Approv
 CREATE FUNCTION public.auto_pause_campaign(p_campaign_id uuid, p_reason text) RETURNS boolean
     LANGUAGE sql
     AS $$
-  update public.campaigns set status = 'paused', pause_reason = p_reason
-   where campaign_id = p_campaign_id and status in ('queued', 'sending')
-  returning true;
+  with paused as (
+    update public.campaigns set status = 'paused', pause_reason = p_reason
+     where campaign_id = p_campaign_id and status in ('queued', 'sending')
+    returning campaign_id)
+  select public.record_automatic_pause(p.campaign_id, p_reason, 'failure-guard') is not null
+    from paused p;
 $$;
 
 --
 -- Name: FUNCTION auto_pause_campaign(p_campaign_id uuid, p_reason text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.auto_pause_campaign(p_campaign_id uuid, p_reason text) IS 'Pauses a queued or sending campaign for p_reason (shown by campaign status/list); true when this call paused it.';
+COMMENT ON FUNCTION public.auto_pause_campaign(p_campaign_id uuid, p_reason text) IS 'Pauses a queued or sending campaign for p_reason (shown by campaign status/list), recorded as auto_pause by mailer:failure-guard; true when this call paused it.';
 
 --
 -- Name: auto_resend_in_doubt(interval, interval); Type: FUNCTION; Schema: public; Owner: -
@@ -875,6 +878,7 @@ begin
   end if;
   update public.campaigns set status = 'paused', pause_reason = v_reason
    where campaign_id = p_campaign_id;
+  perform public.record_automatic_pause(p_campaign_id, v_reason, 'reputation-guard');
   return v_reason;
 end;
 $$;
@@ -2222,6 +2226,25 @@ $$;
 COMMENT ON FUNCTION public.reconcile_in_doubt(p_lease interval) IS 'Settles in_doubt recipients with their own SES evidence only (in_doubt_evidence; p_lease is SEND_CLAIM_LEASE_SECONDS, the attempt''s window): complaint -> complained, permanent bounce -> bounced, reject/rendering failure -> failed, any other delivery event -> sent. One row per recipient settled, or per recipient that failed (error set; the others are still settled). Recipients without evidence stay in_doubt.';
 
 --
+-- Name: record_automatic_pause(uuid, text, text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.record_automatic_pause(p_campaign_id uuid, p_reason text, p_guard text) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+  insert into public.operator_actions (action, campaign_id, note, details, actor)
+  values ('auto_pause', p_campaign_id, p_reason,
+          jsonb_build_object('automatic', true, 'guard', p_guard), 'mailer:' || p_guard)
+  returning action_id;
+$$;
+
+--
+-- Name: FUNCTION record_automatic_pause(p_campaign_id uuid, p_reason text, p_guard text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.record_automatic_pause(p_campaign_id uuid, p_reason text, p_guard text) IS 'Records a pause mailer made by itself (p_guard: failure-guard, reputation-guard, ses-error) in operator_actions: action auto_pause, actor mailer:<p_guard>, the reason as its note.';
+
+--
 -- Name: record_operator_action(text, text, uuid, uuid, text, jsonb); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -2254,6 +2277,7 @@ declare
   v_stale integer[] := '{}';
   v_campaign uuid;
   v_check uuid[] := '{}';
+  v_recorded integer;
 begin
   if exists (select 1 from unnest(p_outcomes) o
               where o is null or o not in ('sent', 'failed', 'in_doubt', 'released', 'paused')) then
@@ -2332,14 +2356,18 @@ begin
 
   -- One reason per campaign: the first error of the batch that paused it.
   if 'paused' = any(v_outcomes) then
-    update public.campaigns c set status = 'paused', pause_reason = p.reason
-      from (select distinct on (p_campaign_ids[u.position])
-                   p_campaign_ids[u.position] as campaign_id,
-                   coalesce(p_errors[u.position], 'SES refused the send') as reason
-              from unnest(v_ords, v_outcomes) as u(position, outcome)
-             where u.outcome = 'paused'
-             order by p_campaign_ids[u.position], u.position) p
-     where c.campaign_id = p.campaign_id and c.status in ('queued', 'sending');
+    with paused as (
+      update public.campaigns c set status = 'paused', pause_reason = p.reason
+        from (select distinct on (p_campaign_ids[u.position])
+                     p_campaign_ids[u.position] as campaign_id,
+                     coalesce(p_errors[u.position], 'SES refused the send') as reason
+                from unnest(v_ords, v_outcomes) as u(position, outcome)
+               where u.outcome = 'paused'
+               order by p_campaign_ids[u.position], u.position) p
+       where c.campaign_id = p.campaign_id and c.status in ('queued', 'sending')
+      returning c.campaign_id, c.pause_reason)
+    select count(public.record_automatic_pause(d.campaign_id, d.pause_reason, 'ses-error'))
+      into v_recorded from paused d;
   end if;
 
   -- Shared "finishing" locks in campaign_id order (the lock order), so that
@@ -4354,7 +4382,7 @@ CREATE TABLE public.operator_actions (
     application_name text DEFAULT COALESCE(current_setting('application_name'::text, true), ''::text) NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     actor text DEFAULT COALESCE(NULLIF(current_setting('mailer.actor'::text, true), ''::text), (SESSION_USER)::text) NOT NULL,
-    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text, 'schedule_campaign'::text, 'unschedule_campaign'::text, 'delete_campaign'::text, 'test_send'::text, 'console_login'::text, 'console_login_failed'::text, 'console_logout'::text, 'console_user_add'::text, 'console_user_remove'::text, 'export_suppressions'::text, 'queue_requested'::text, 'queue_approved'::text])))
+    CONSTRAINT operator_actions_action_check CHECK ((action = ANY (ARRAY['activate_template'::text, 'add_template'::text, 'deactivate_template'::text, 'enqueue_generate_campaign'::text, 'pause_campaign'::text, 'queue_campaign'::text, 'resolve_in_doubt'::text, 'resume_campaign'::text, 'retry_failed'::text, 'retry_jobs'::text, 'suppress'::text, 'unsuppress'::text, 'auto_resend'::text, 'schedule_campaign'::text, 'unschedule_campaign'::text, 'delete_campaign'::text, 'test_send'::text, 'console_login'::text, 'console_login_failed'::text, 'console_logout'::text, 'console_user_add'::text, 'console_user_remove'::text, 'export_suppressions'::text, 'queue_requested'::text, 'queue_approved'::text, 'auto_pause'::text])))
 );
 
 --

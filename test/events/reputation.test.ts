@@ -1,6 +1,6 @@
 import test from 'ava';
 import { applySesEvent } from '../../src/events/queries.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { automaticPauses, databaseForFile } from '../helpers/db.ts';
 import {
   createRecipient,
   createRecipients,
@@ -44,6 +44,9 @@ test('pauses a sending campaign once permanent bounces go above 4% of 100 sent, 
     'permanent bounce rate 5.00% (5 of 100 sent) is above the 4.000% limit',
   );
   t.is(await statusOf(campaignId), 'paused');
+  t.deepEqual(await automaticPauses(db.pool, campaignId), [
+    { actor: 'mailer:reputation-guard', note: outcome.paused_reason, automatic: true },
+  ]);
 });
 
 test('does not pause a campaign below the minimum sample, however high its rates', async (t) => {

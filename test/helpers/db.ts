@@ -52,3 +52,16 @@ export async function connectClient(t: ExecutionContext, url: string): Promise<p
   t.teardown(() => client.end());
   return client;
 }
+
+/** The automatic pauses recorded for a campaign (operator_actions, action auto_pause), oldest first. */
+export async function automaticPauses(
+  pool: pg.Pool,
+  campaignId: string,
+): Promise<Array<{ actor: string; note: string | null; automatic: boolean }>> {
+  const { rows } = await pool.query<{ actor: string; note: string | null; automatic: boolean }>(
+    `select actor, note, (details ->> 'automatic')::boolean as automatic from operator_actions
+      where action = 'auto_pause' and campaign_id = $1 order by action_id`,
+    [campaignId],
+  );
+  return rows;
+}

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createSesClient } from '../../src/ses/client.ts';
 import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
 import { runCli, waitFor } from '../helpers/cli.ts';
+import { automaticPauses } from '../helpers/db.ts';
 import { createTemplate } from '../helpers/factories.ts';
 import {
   campaignStatus,
@@ -48,7 +49,13 @@ test('AccessDenied pauses the campaign with the reason, fails nobody; after the 
   const campaignId = await generate(p.db);
   await waitForPaused(p, campaignId);
 
-  t.regex((await pauseReason(p, campaignId)) ?? '', /AccessDeniedException.*ses:SendEmail/);
+  const reason = (await pauseReason(p, campaignId)) ?? '';
+  t.regex(reason, /AccessDeniedException.*ses:SendEmail/);
+  t.deepEqual(
+    await automaticPauses(p.db.pool, campaignId),
+    [{ actor: 'mailer:ses-error', note: reason, automatic: true }],
+    'the pause is in the audit trail, by mailer',
+  );
   t.deepEqual(await statusCounts(p.db, campaignId), { pending: 40 });
   t.is(p.ses.sent().length, 0);
 
@@ -173,7 +180,11 @@ test('a campaign SES keeps refusing is paused by the failure-rate guard before e
   const campaignId = await generate(p.db);
   await waitForPaused(p, campaignId);
 
-  t.regex((await pauseReason(p, campaignId)) ?? '', /of the last \d+ sends failed/);
+  const reason = (await pauseReason(p, campaignId)) ?? '';
+  t.regex(reason, /of the last \d+ sends failed/);
+  t.deepEqual(await automaticPauses(p.db.pool, campaignId), [
+    { actor: 'mailer:failure-guard', note: reason, automatic: true },
+  ]);
   const counts = await statusCounts(p.db, campaignId);
   t.true((counts.failed ?? 0) < 150, JSON.stringify(counts));
   t.true((counts.pending ?? 0) > 300, JSON.stringify(counts));
