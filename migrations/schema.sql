@@ -2704,8 +2704,8 @@ declare
   v_campaign_status text;
   v_result text;
 begin
-  if p_decision is null or p_decision not in ('sent', 'resend') then
-    raise exception 'resolve_in_doubt: decision must be sent or resend, got %', coalesce(p_decision, 'null')
+  if p_decision is null or p_decision not in ('sent', 'resend', 'failed') then
+    raise exception 'resolve_in_doubt: decision must be sent, resend or failed, got %', coalesce(p_decision, 'null')
       using errcode = 'invalid_parameter_value';
   end if;
   select status into v_campaign_status from public.campaigns where campaign_id = p_campaign_id for update;
@@ -2725,6 +2725,13 @@ begin
        set recipient_status = 'sent', last_error = 'in doubt; marked sent by an operator'
      where campaign_id = p_campaign_id and customer_id = p_customer_id;
     v_result := 'sent';
+  elsif p_decision = 'failed' then
+    -- SES did not take it (its console, or the error the endpoint logged): nothing is sent, and
+    -- the report counts it as failed; retry_failed_recipients can send it later.
+    update public.campaign_recipients
+       set recipient_status = 'failed', last_error = 'in doubt; marked not sent (failed) by an operator'
+     where campaign_id = p_campaign_id and customer_id = p_customer_id;
+    v_result := 'failed';
   else
     update public.campaign_recipients
        set recipient_status = 'pending', last_error = 'in doubt; resend ordered by an operator'
@@ -2755,7 +2762,7 @@ $$;
 -- Name: FUNCTION resolve_in_doubt(p_campaign_id uuid, p_customer_id uuid, p_decision text, p_note text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.resolve_in_doubt(p_campaign_id uuid, p_customer_id uuid, p_decision text, p_note text) IS 'The operator''s decision on an in_doubt recipient: ''sent'' (SES did take it) marks it sent; ''resend'' sets it pending and enqueues one send_recipient job (the recipient may get it twice). Recorded in operator_actions. Refuses a recipient that is not in_doubt.';
+COMMENT ON FUNCTION public.resolve_in_doubt(p_campaign_id uuid, p_customer_id uuid, p_decision text, p_note text) IS 'The operator''s decision on an in_doubt recipient: ''sent'' (SES did take it) marks it sent; ''resend'' sets it pending and enqueues one send_recipient job (the recipient may get it twice); ''failed'' (SES did not take it) marks it failed, sending nothing. Recorded in operator_actions. Refuses a recipient that is not in_doubt.';
 
 --
 -- Name: resume_campaign(uuid); Type: FUNCTION; Schema: public; Owner: -

@@ -28,7 +28,7 @@ export async function inDoubtRecipients(
   return rows;
 }
 
-export type InDoubtDecision = 'sent' | 'resend';
+export type InDoubtDecision = 'sent' | 'resend' | 'failed';
 
 export async function resolveInDoubt(
   db: Db,

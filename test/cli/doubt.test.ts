@@ -77,12 +77,29 @@ test('resolve --resend sets the recipient pending and enqueues exactly one send'
   t.is(jobs.rows[0]?.n, 1);
 });
 
+test('resolve --failed marks the recipient failed and sends nothing', async (t) => {
+  const uma = await inDoubt('uma@example.com');
+  const result = await runCli(
+    ['doubt', 'resolve', campaignId, 'uma@example.com', '--failed', '--note', 'refused (503)'],
+    env(),
+  );
+  t.is(result.code, 0, result.stderr);
+  t.regex(result.stdout, /: failed$/m);
+  t.like(await recipient(uma.customer_id), { recipient_status: 'failed' });
+  const jobs = await db.pool.query(
+    `select count(*)::int as n from graphile_worker.jobs where task_identifier = 'send_recipient'
+        and key = 'send_recipient:' || $1 || ':' || $2`,
+    [campaignId, uma.customer_id],
+  );
+  t.is(jobs.rows[0]?.n, 0, 'no send');
+});
+
 test('resolve needs one explicit decision; unknown recipients exit 1', async (t) => {
   const wes = await inDoubt('wes@example.com');
-  for (const flags of [[], ['--sent', '--resend']]) {
+  for (const flags of [[], ['--sent', '--resend'], ['--resend', '--failed']]) {
     const result = await runCli(['doubt', 'resolve', campaignId, wes.customer_id, ...flags], env());
     t.is(result.code, 2, flags.join(' '));
-    t.regex(result.stderr, /--sent .* or --resend/);
+    t.regex(result.stderr, /--sent .*--resend .* or --failed/);
   }
   t.is((await runCli(['doubt', 'resolve', 'x', wes.customer_id, '--sent'], env())).code, 2);
   const unknown = await runCli(

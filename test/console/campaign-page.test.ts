@@ -141,9 +141,10 @@ test('an operator retries the failed recipients, recorded under their console na
   t.regex(after.body, /1 failed recipient\(s\) queued again/);
 });
 
-test('an operator decides an in-doubt recipient: mark sent or resend, recorded', async (t) => {
+test('an operator decides an in-doubt recipient: mark sent, resend or mark failed, recorded', async (t) => {
   const { campaignId, doubt } = await campaignWithTrouble();
   const other = await createRecipient(db.pool, campaignId, 'in_doubt');
+  const third = await createRecipient(db.pool, campaignId, 'in_doubt');
   const app = pagesApp(db.pool);
   const operator = await loginAs(db.pool, 'operator');
   const page = await getPage(app, operator, `/campaigns/${campaignId}`);
@@ -169,6 +170,21 @@ test('an operator decides an in-doubt recipient: mark sent or resend, recorded',
   );
   t.is(resend.statusCode, 303);
   t.is((await recipientRow(db.pool, other))?.recipient_status, 'pending');
+  const failed = await postForm(
+    app,
+    operator,
+    `/campaigns/${campaignId}/in-doubt/${third.customerId}`,
+    { decision: 'failed', note: 'refused in the endpoint log' },
+  );
+  t.is(failed.statusCode, 303);
+  t.like(await recipientRow(db.pool, third), {
+    recipient_status: 'failed',
+    last_error: 'in doubt; marked not sent (failed) by an operator',
+  });
+  t.regex(
+    (await getPage(app, operator, failed.headers.location as string)).body,
+    /marked failed: nothing was sent/,
+  );
   const actions = (await actionsOf(db.pool, 'resolve_in_doubt')).filter(
     (a) => a.campaign_id === campaignId,
   );
@@ -177,6 +193,7 @@ test('an operator decides an in-doubt recipient: mark sent or resend, recorded',
     [
       [`console:${operator.username}`, 'sent', 'in the SES console'],
       [`console:${operator.username}`, 'resend', null],
+      [`console:${operator.username}`, 'failed', 'refused in the endpoint log'],
     ],
   );
   // Deciding again: the SQL function refuses, the page says why.

@@ -166,7 +166,7 @@ test('unsuppress needs a note, and force for an unsubscribe; both acts are recor
   );
 });
 
-test('resolve_in_doubt marks sent, or resends once through a requeued campaign', async (t) => {
+test('resolve_in_doubt marks sent or failed, or resends once through a requeued campaign', async (t) => {
   const template = await newTemplate();
   const campaign = await createCampaign(db.pool, {
     template_id: template.template_id,
@@ -174,12 +174,31 @@ test('resolve_in_doubt marks sent, or resends once through a requeued campaign',
   });
   const sent = await recipient(campaign.campaign_id, 'in_doubt');
   const again = await recipient(campaign.campaign_id, 'in_doubt');
+  const refused = await recipient(campaign.campaign_id, 'in_doubt');
   await t.throwsAsync(
     db.pool.query("select resolve_in_doubt($1, $2, 'maybe')", [
       campaign.campaign_id,
       sent.customer_id,
     ]),
-    { message: /sent or resend/ },
+    { message: /sent, resend or failed/ },
+  );
+  t.is(
+    (
+      await one<{ r: string }>("select resolve_in_doubt($1, $2, 'failed') as r", [
+        campaign.campaign_id,
+        refused.customer_id,
+      ])
+    ).r,
+    'failed',
+  );
+  t.deepEqual(
+    await one(
+      `select c.status, r.recipient_status from campaigns c join campaign_recipients r using (campaign_id)
+        where r.campaign_id = $1 and r.customer_id = $2`,
+      [campaign.campaign_id, refused.customer_id],
+    ),
+    { status: 'done', recipient_status: 'failed' },
+    'a failed decision sends nothing: the campaign stays done',
   );
   t.is(
     (

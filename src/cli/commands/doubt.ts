@@ -1,7 +1,7 @@
 // `mailer doubt list|resolve`: recipients whose send outcome is unknown (SES may or may not have
 // the message). Nothing resends them automatically; an operator decides, explicitly, per recipient:
-// --sent (SES did take it) or --resend (once more; the person may get it twice). Each decision is
-// recorded in operator_actions and logged.
+// --sent (SES did take it), --resend (once more; the person may get it twice) or --failed (SES
+// did not take it; nothing is sent). Each decision is recorded in operator_actions and logged.
 import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '../context.ts';
 import {
@@ -46,7 +46,7 @@ async function listAction(flags: { campaign?: string; json?: boolean }) {
       ),
     );
     print(
-      `${rows.length} in doubt. Decide each: mailer doubt resolve CAMPAIGN CUSTOMER --sent | --resend`,
+      `${rows.length} in doubt. Decide each: mailer doubt resolve CAMPAIGN CUSTOMER --sent | --resend | --failed`,
     );
   });
 }
@@ -63,14 +63,19 @@ function customerRef(value: string): string {
 interface ResolveFlags {
   sent?: boolean;
   resend?: boolean;
+  failed?: boolean;
   note?: string;
 }
 
 async function resolveAction(campaignId: string, customer: string, flags: ResolveFlags) {
-  if (flags.sent === flags.resend) {
-    throw new UsageError('decide explicitly: --sent (SES has it) or --resend (send it once more)');
+  const decisions = (['sent', 'resend', 'failed'] as const).filter((d) => flags[d] === true);
+  const decision = decisions.length === 1 ? decisions[0] : undefined;
+  if (!decision) {
+    throw new UsageError(
+      'decide explicitly: --sent (SES has it), --resend (send it once more) or --failed ' +
+        '(SES does not have it; send nothing)',
+    );
   }
-  const decision = flags.sent ? 'sent' : 'resend';
   const { findCustomerId, resolveInDoubt } = await import('../../queries/in-doubt.ts');
   await withDatabase(async (pool, ctx) => {
     const customerId = await findCustomerId(pool, customer);
@@ -104,12 +109,14 @@ export function registerDoubt(program: Command): void {
     .command('resolve')
     .description(
       'Decide one in-doubt recipient: --sent marks it sent; --resend sets it pending and ' +
-        'enqueues one send (the person may receive it twice). Recorded in operator_actions.',
+        'enqueues one send (the person may receive it twice); --failed marks it failed and ' +
+        'sends nothing. Recorded in operator_actions.',
     )
     .argument('<campaign>', 'campaign id', uuidArgument('campaign'))
     .argument('<customer>', 'customer id or email address', customerRef)
     .option('--sent', 'SES did take it: mark it sent')
     .option('--resend', 'send it once more')
+    .option('--failed', 'SES did not take it: mark it failed, send nothing')
     .option('--note <text>', 'why (recorded)')
     .action(resolveAction);
 }

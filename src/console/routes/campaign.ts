@@ -3,7 +3,7 @@
 // `campaign status` says about SES errors and an automatic pause, a per-minute chart of its SES
 // events, and the failed and in-doubt recipients a page at a time, with the operator's actions:
 // POST /campaigns/:id/retry-failed (retry_failed_recipients) and
-// POST /campaigns/:id/in-doubt/:customerId (resolve_in_doubt: sent or resend). Both go through
+// POST /campaigns/:id/in-doubt/:customerId (resolve_in_doubt: sent, resend or failed). Both go through
 // withActor, so operator_actions names the console user.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { duration } from '../../cli/commands/campaign-status.ts';
@@ -54,6 +54,7 @@ const OUTCOMES: Record<string, (n: number) => string> = {
       : `${n} failed recipient(s) queued again, one more attempt each.`,
   sent: () => 'The recipient is marked sent.',
   resend: () => 'The recipient is pending again: it is sent once more.',
+  failed: () => 'The recipient is marked failed: nothing was sent.',
 };
 
 /** What the page reads from the shared cache: the counts and the chart. */
@@ -185,7 +186,7 @@ ${
               operator
                 ? html`<td><form method="post" action="/campaigns/${id}/in-doubt/${x.customer_id}" class="inline">
 ${csrfField(s.csrfToken)}
-<select name="decision" required><option value="">decide...</option><option value="resend">resend</option><option value="sent">mark sent</option></select>
+<select name="decision" required><option value="">decide...</option><option value="resend">resend</option><option value="sent">mark sent</option><option value="failed">mark failed (not sent)</option></select>
 <input name="note" maxlength="500" placeholder="why (recorded)">
 <button type="submit">Record</button>
 </form></td>`
@@ -257,8 +258,14 @@ export function register(app: FastifyInstance, deps: ConsoleDeps): void {
         return notFound(request, reply, 'No such recipient.', ACTIVE);
       }
       const decision = formText(request.body, 'decision');
-      if (decision !== 'sent' && decision !== 'resend') {
-        return showPage(deps, reports, request, reply, 'Choose a decision: resend or mark sent.');
+      if (decision !== 'sent' && decision !== 'resend' && decision !== 'failed') {
+        return showPage(
+          deps,
+          reports,
+          request,
+          reply,
+          'Choose a decision: resend, mark sent or mark failed.',
+        );
       }
       const note = formText(request.body, 'note');
       try {
