@@ -103,12 +103,19 @@ export async function checkDatabaseReachable(connectionString: string): Promise<
 export function createPool(
   connectionString: string,
   logger: Logger,
-  options: { max?: number; applicationName?: string; statementTimeoutMs?: number } = {},
+  options: {
+    max?: number;
+    applicationName?: string;
+    statementTimeoutMs?: number;
+    /** Never close an idle connection (pg's default closes one after 10 s idle). */
+    keepIdle?: boolean;
+  } = {},
 ): pg.Pool {
   const pool = new pg.Pool({
     Client: DatabaseClient,
     connectionString,
     max: options.max ?? 10,
+    ...(options.keepIdle ? { idleTimeoutMillis: 0 } : {}),
     application_name: options.applicationName ?? 'mailer',
     // A server that does not answer (a network partition rather than a refused connection) fails
     // the caller after this instead of leaving it waiting for the OS's TCP timeout.

@@ -46,6 +46,10 @@ export async function startSendingWorker(
   const pool = createPool(options.databaseUrl, logger, {
     max: workerPoolSize(concurrency) + (options.extraConnections ?? 0),
     applicationName: processId,
+    // Between campaigns a worker is idle for days. With its connections closed after 10 s idle,
+    // every campaign started on new server sessions, and its first half second of paced sends
+    // ran at about half the rate (BENCHMARKS.md, 4a). At most workerPoolSize connections stay.
+    keepIdle: true,
   });
   const ses = await connectSesForSending(config, logger, pool);
   const worker = await startWorker({
