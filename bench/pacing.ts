@@ -2,7 +2,8 @@
 // that every SendEmail call is accepted and counted and every one-second window (sliding, starting
 // at each call) is checked. (An endpoint limited to R would answer 429 to the call that overfills a
 // window and keep it out of the accepted calls, so windows over accepted sends could never exceed
-// R.) Scenarios (issue 16, target 2), each with a fresh endpoint and fresh worker processes:
+// R.) Scenarios (issue 16, target 2), each with a fresh endpoint and fresh worker processes,
+// which send a warm-up campaign and idle 12 s first (IDLE_BETWEEN_MS):
 // - R = 1,000/s, 1 process, 30 ms added to every SES answer: mean >= 0.95 R;
 // - R = 2,000/s, 2 processes, 30 ms: mean >= 0.9 R, or the CPU figures say what ran out;
 // - R = 200/s, 3 processes, no latency (the accuracy check of earlier runs): mean >= 0.95 R.
@@ -10,8 +11,8 @@
 // The mean rate is measured only here: test/pipeline/pacing.exclusive.test.ts asserts the window
 // (a correctness property) and logs the mean, which a busy machine lowers.
 import { createBenchDatabase, emit, quick } from './lib.ts';
-import { prepareCampaign, runCampaign, workerEnv } from './support/campaign.ts';
-import { startWorkers } from './support/processes.ts';
+import { draftCampaign, prepareCampaign, runCampaign, workerEnv } from './support/campaign.ts';
+import { sleep, startWorkers } from './support/processes.ts';
 import { round } from './support/sampling.ts';
 import { startSesProcess } from './support/ses-process.ts';
 
@@ -21,6 +22,12 @@ const scenarios = [
   { rate: 200, workers: 3, latencyMs: 0, target: 0.95 },
 ];
 const seconds = quick ? 10 : 20;
+// Each scenario's runners first send a 2 s warm-up campaign, then idle this long, then send the
+// measured one: a worker process runs for days and sends campaigns after idle hours, so its JIT
+// is warm and its connections are the ones it kept (the first campaign of a fresh process, whose
+// JavaScript is not compiled yet, starts at about half the rate for half a second: the warm-up's
+// first second is printed too). Longer than the 10 s after which pg closes idle connections.
+const IDLE_BETWEEN_MS = 12_000;
 
 /** The busiest sliding one-second window, and how many windows (one per call) exceed `rate`. */
 function windows(times: number[], rate: number) {
@@ -33,6 +40,17 @@ function windows(times: number[], rate: number) {
     if (end - start > rate) violations++;
   }
   return { worst, violations };
+}
+
+/** The accepted sends of each 100 ms of the first second, from the first one. */
+async function firstSecond(ses: { summary(): Promise<{ acceptedAt: number[] }> }) {
+  const times = (await ses.summary()).acceptedAt.sort((a, b) => a - b);
+  const steps = Array.from({ length: 10 }, () => 0);
+  for (const at of times) {
+    const step = Math.floor((at - (times[0] ?? 0)) / 100);
+    if (step < 10) steps[step] = (steps[step] ?? 0) + 1;
+  }
+  return steps;
 }
 
 /** The 100 ms steps after the first second, but the last, that fell below 80% of R / 10. */
@@ -53,13 +71,25 @@ for (const scenario of scenarios) {
   const db = await createBenchDatabase('pacing');
   const ses = await startSesProcess({ latencyMs: scenario.latencyMs });
   try {
-    const campaignId = await prepareCampaign(db, recipients);
+    // The warm-up campaign: 2 s of sends to the first customers.
+    const warmUpId = await prepareCampaign(db, recipients);
+    await db.pool.query(
+      `delete from public.campaign_recipients
+        where campaign_id = $1 and customer_id not in (
+          select customer_id from public.campaign_recipients where campaign_id = $1
+           order by customer_id limit $2)`,
+      [warmUpId, rate * 2],
+    );
+    const campaignId = await draftCampaign(db, 1, 1);
     const workers = await startWorkers(
       db,
       scenario.workers,
       workerEnv(ses, { SES_MAX_SEND_RATE: String(rate) }),
     );
     try {
+      await runCampaign(db, ses, warmUpId, workers);
+      const coldStart = await firstSecond(ses);
+      await sleep(IDLE_BETWEEN_MS);
       const result = await runCampaign(db, ses, campaignId, workers);
       const summary = await ses.summary();
       const times = summary.acceptedAt.sort((a, b) => a - b);
@@ -88,6 +118,7 @@ for (const scenario of scenarios) {
         mean_per_second: round(mean, 1),
         ratio_mean_to_rate: round(mean / rate, 3),
         first_second_per_100ms: steps.slice(0, 10),
+        warm_up_first_second_per_100ms: coldStart,
         ...stalls(steps, rate),
         target_ratio: scenario.target,
         duplicates: result.duplicates,
