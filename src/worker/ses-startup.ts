@@ -51,15 +51,23 @@ export async function startSendingWorker(
     // ran at about half the rate (BENCHMARKS.md, 4a). At most workerPoolSize connections stay.
     keepIdle: true,
   });
-  const ses = await connectSesForSending(config, logger, pool);
-  const worker = await startWorker({
-    config,
-    logger,
-    pool,
-    processId,
-    ses: ses.client,
-    concurrency: options.concurrency,
-    crontab: options.crontab,
-  });
-  return { processId, concurrency, pool, ses, worker };
+  let ses: Awaited<ReturnType<typeof connectSesForSending>> | undefined;
+  try {
+    ses = await connectSesForSending(config, logger, pool);
+    const worker = await startWorker({
+      config,
+      logger,
+      pool,
+      processId,
+      ses: ses.client,
+      concurrency: options.concurrency,
+      crontab: options.crontab,
+    });
+    return { processId, concurrency, pool, ses, worker };
+  } catch (error) {
+    // The kept connections would hold the process open after its one-line refusal.
+    await ses?.close();
+    await pool.end().catch(() => undefined);
+    throw error;
+  }
 }
