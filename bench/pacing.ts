@@ -42,15 +42,14 @@ function windows(times: number[], rate: number) {
   return { worst, violations };
 }
 
-/** The accepted sends of each 100 ms of the first second, from the first one. */
-async function firstSecond(ses: { summary(): Promise<{ acceptedAt: number[] }> }) {
-  const times = (await ses.summary()).acceptedAt.sort((a, b) => a - b);
-  const steps = Array.from({ length: 10 }, () => 0);
+/** The accepted sends of each 100 ms from the first one (times sorted). */
+function per100ms(times: number[]): number[] {
+  const steps: number[] = [];
   for (const at of times) {
     const step = Math.floor((at - (times[0] ?? 0)) / 100);
-    if (step < 10) steps[step] = (steps[step] ?? 0) + 1;
+    steps[step] = (steps[step] ?? 0) + 1;
   }
-  return steps;
+  return Array.from(steps, (n) => n ?? 0);
 }
 
 /** The 100 ms steps after the first second, but the last, that fell below 80% of R / 10. */
@@ -88,7 +87,8 @@ for (const scenario of scenarios) {
     );
     try {
       await runCampaign(db, ses, warmUpId, workers);
-      const coldStart = await firstSecond(ses);
+      const warmUp = (await ses.summary()).acceptedAt.sort((a, b) => a - b);
+      const coldStart = per100ms(warmUp).slice(0, 10);
       await sleep(IDLE_BETWEEN_MS);
       const result = await runCampaign(db, ses, campaignId, workers);
       const summary = await ses.summary();
@@ -98,12 +98,7 @@ for (const scenario of scenarios) {
       const mean = (times.length - 1) / span;
       // Where a shortfall comes from: the sends of each 100 ms from the first one (the start),
       // and the stalls after it.
-      const per100ms: number[] = [];
-      for (const at of times) {
-        const step = Math.floor((at - (times[0] ?? 0)) / 100);
-        per100ms[step] = (per100ms[step] ?? 0) + 1;
-      }
-      const steps = Array.from(per100ms, (n) => n ?? 0);
+      const steps = per100ms(times);
       emit({
         bench: `pacing_${rate}_${scenario.workers}p_${scenario.latencyMs}ms`,
         rate,

@@ -6,19 +6,16 @@
 // which the function made twice per click before (migration 000006).
 import { createBenchDatabase, emit, quick, timed } from './lib.ts';
 import { prepareCampaign } from './support/campaign.ts';
-import { round } from './support/sampling.ts';
+import { percentile, round } from './support/sampling.ts';
 
 const recipients = quick ? 100_000 : 1_000_000;
 const CLICKS = 20;
 const db = await createBenchDatabase('unsubscribe');
 
-function stats(ms: number[]) {
-  const sorted = [...ms].sort((a, b) => a - b);
-  return {
-    p50: round(sorted[Math.floor(sorted.length / 2)] ?? 0),
-    max: round(sorted.at(-1) ?? 0),
-  };
-}
+const stats = (ms: number[]) => ({
+  p50: round(percentile(ms, 50)),
+  max: round(percentile(ms, 100)),
+});
 
 try {
   const campaignId = await prepareCampaign(db, recipients);
