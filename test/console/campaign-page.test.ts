@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { attentionRecipients, campaignChart } from '../../src/queries/campaign-page.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
 import { createRecipient, createSendingCampaign, recipientRow } from '../helpers/factories.ts';
-import { actionsOf, getPage, loginAs, pagesApp, postForm } from './pages-helpers.ts';
+import { getPage, loginAs, pagesApp, postForm } from './pages-helpers.ts';
 
 const db = databaseForFile();
 const XSS = '<script>alert(1)</script>';

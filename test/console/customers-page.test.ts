@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { databaseForFile } from '../helpers/db.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
 import { createCustomer } from '../helpers/factories.ts';
 import {
-  actionsOf,
   bouncedCustomer as bouncedCustomerOf,
   getPage,
   loginAs,

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { databaseForFile } from '../helpers/db.ts';
-import { actionsOf, getPage, loginAs, pagesApp, postForm } from './pages-helpers.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
+import { getPage, loginAs, pagesApp, postForm } from './pages-helpers.ts';
 
 const db = databaseForFile();
 

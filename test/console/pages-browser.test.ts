@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import test from 'ava';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { hashPassword } from '../../src/console/passwords.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
 import {
   createCustomer,
   createRecipient,
@@ -19,7 +19,7 @@ import {
   createSendingCampaign,
 } from '../helpers/factories.ts';
 import { available, browserTests, CHROMIUM, docs, screenshots } from './browser-helpers.ts';
-import { actionsOf, bouncedCustomer, pagesApp } from './pages-helpers.ts';
+import { bouncedCustomer, pagesApp } from './pages-helpers.ts';
 
 const browserTest = browserTests('pages');
 const db = databaseForFile();

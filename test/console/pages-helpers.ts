@@ -86,25 +86,6 @@ export function postForm(
   });
 }
 
-export interface ActionRow {
-  action: string;
-  actor: string;
-  email: string | null;
-  campaign_id: string | null;
-  note: string | null;
-  details: Record<string, unknown>;
-}
-
-/** The operator_actions rows of one action, oldest first. */
-export async function actionsOf(pool: pg.Pool, action: string): Promise<ActionRow[]> {
-  const { rows } = await pool.query<ActionRow>(
-    `select action, actor, email, campaign_id, note, details from public.operator_actions
-      where action = $1 order by action_id`,
-    [action],
-  );
-  return rows;
-}
-
 /**
  * A customer named `name` whose campaign bounced: the recipient, the SES bounce event, and the
  * suppression SES's bounce put on the address, with its reason.

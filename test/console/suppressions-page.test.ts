@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
 import { searchSuppressions } from '../../src/queries/suppressions.ts';
-import { databaseForFile } from '../helpers/db.ts';
-import { actionsOf, getPage, loginAs, pagesApp } from './pages-helpers.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
+import { getPage, loginAs, pagesApp } from './pages-helpers.ts';
 
 const db = databaseForFile();
 

@@ -5,9 +5,9 @@ import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import test from 'ava';
 import { createSesClient } from '../../src/ses/client.ts';
 import { type LocalSes, startLocalSes } from '../../src/ses-local/server.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { actionsOf, databaseForFile } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
-import { actionsOf, getPage, loginAs, pagesApp, pagesConfig, postForm } from './pages-helpers.ts';
+import { getPage, loginAs, pagesApp, pagesConfig, postForm } from './pages-helpers.ts';
 
 const db = databaseForFile();
 const XSS = '<script>alert(1)</script>';

@@ -53,15 +53,28 @@ export async function connectClient(t: ExecutionContext, url: string): Promise<p
   return client;
 }
 
-/** The automatic pauses recorded for a campaign (operator_actions, action auto_pause), oldest first. */
-export async function automaticPauses(
-  pool: pg.Pool,
-  campaignId: string,
-): Promise<Array<{ actor: string; note: string | null; automatic: boolean }>> {
-  const { rows } = await pool.query<{ actor: string; note: string | null; automatic: boolean }>(
-    `select actor, note, (details ->> 'automatic')::boolean as automatic from operator_actions
-      where action = 'auto_pause' and campaign_id = $1 order by action_id`,
-    [campaignId],
+export interface ActionRow {
+  action: string;
+  actor: string;
+  email: string | null;
+  campaign_id: string | null;
+  note: string | null;
+  details: Record<string, unknown>;
+}
+
+/** The operator_actions rows of one action, oldest first. */
+export async function actionsOf(pool: pg.Pool, action: string): Promise<ActionRow[]> {
+  const { rows } = await pool.query<ActionRow>(
+    `select action, actor, email, campaign_id, note, details from public.operator_actions
+      where action = $1 order by action_id`,
+    [action],
   );
   return rows;
+}
+
+/** The pauses mailer made by itself of one campaign (auto_pause), oldest first. */
+export async function automaticPauses(pool: pg.Pool, campaignId: string) {
+  return (await actionsOf(pool, 'auto_pause'))
+    .filter((a) => a.campaign_id === campaignId)
+    .map((a) => ({ actor: a.actor, note: a.note, automatic: a.details.automatic }));
 }
