@@ -1777,13 +1777,12 @@ COMMENT ON FUNCTION public.generate_campaign(p_week_of_month integer, p_generate
 
 CREATE FUNCTION public.generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer DEFAULT NULL::integer, p_lane integer DEFAULT NULL::integer) RETURNS integer
     LANGUAGE plpgsql
-    SET plan_cache_mode TO 'force_custom_plan'
-    AS $$
+    AS $_$
 declare
   v_lane public.campaign_generation_lanes;
   v_from uuid;
-  v_inclusive boolean;
   v_count integer;
+  v_last uuid;
   v_limit integer := coalesce(p_limit, public.mailer_setting('generation_chunk', 50000));
 begin
   -- Shared: the lanes of a campaign write at the same time; the sweep's try of the exclusive
@@ -1803,42 +1802,46 @@ begin
     return 0;
   end if;
   v_from := coalesce(v_lane.written_through, v_lane.lower_bound);
-  v_inclusive := v_lane.written_through is null;
 
-  -- Token ids drawn here, so recipients need no join back to the tokens by email.
-  with chunk as materialized (
-    select c.customer_id, c.email, c.name, c.company, c.country, gen_random_uuid() as token_id
-      from public.customers c
-     where c.is_active
-       and (v_from is null or c.customer_id >= v_from)
-       and (v_inclusive or c.customer_id <> v_from)
-       and (v_lane.upper_bound is null or c.customer_id < v_lane.upper_bound)
-     order by c.customer_id
-     limit v_limit
-  ), tokens as (
-    insert into public.unsubscribe_tokens (token_id, email, campaign_id, expires_at)
-    select k.token_id, k.email, p_campaign_id, now() + p_token_ttl from chunk k
-  )
-  insert into public.campaign_recipients (campaign_id, customer_id, email, recipient_status, template_data)
-  select p_campaign_id, k.customer_id, k.email,
-         case when s.email is null then 'pending' else 'suppressed' end,
-         jsonb_build_object(
-           'name', k.name, 'company', k.company, 'country', k.country, 'email', k.email,
-           'unsubscribe_url', rtrim(p_public_url, '/') || '/unsubscribe/' || k.token_id)
-    from chunk k
-    left join public.suppression_list s on s.email = k.email
-   -- In primary key order: the indexes fill left to right.
-   order by k.customer_id;
-  get diagnostics v_count = row_count;
+  -- Token ids drawn here, so recipients need no join back to the tokens by email. Built for the
+  -- lane's bounds: only the bounds it has, as index conditions on customers' primary key.
+  execute format($sql$
+    with chunk as materialized (
+      select c.customer_id, c.email, c.name, c.company, c.country, gen_random_uuid() as token_id
+        from public.customers c
+       where c.is_active %s %s
+       order by c.customer_id
+       limit $3
+    ), tokens as (
+      insert into public.unsubscribe_tokens (token_id, email, campaign_id, expires_at)
+      select k.token_id, k.email, $4, now() + $5 from chunk k
+    ), recipients as (
+      insert into public.campaign_recipients (campaign_id, customer_id, email, recipient_status,
+                                              template_data)
+      select $4, k.customer_id, k.email,
+             case when s.email is null then 'pending' else 'suppressed' end,
+             jsonb_build_object(
+               'name', k.name, 'company', k.company, 'country', k.country, 'email', k.email,
+               'unsubscribe_url', rtrim($6, '/') || '/unsubscribe/' || k.token_id)
+        from chunk k
+        left join public.suppression_list s on s.email = k.email
+       -- In primary key order: the indexes fill left to right.
+       order by k.customer_id
+      returning 1
+    )
+    select (select count(*)::int from recipients),
+           (select k.customer_id from chunk k order by k.customer_id desc limit 1)
+    $sql$,
+    case when v_from is null then ''
+         when v_lane.written_through is null then 'and c.customer_id >= $1'
+         else 'and c.customer_id > $1' end,
+    case when v_lane.upper_bound is null then '' else 'and c.customer_id < $2' end)
+    into v_count, v_last
+    using v_from, v_lane.upper_bound, v_limit, p_campaign_id, p_token_ttl, p_public_url;
 
   update public.campaign_generation_lanes l
      set done = v_count < v_limit,
-         written_through = coalesce((
-           select r.customer_id from public.campaign_recipients r
-            where r.campaign_id = p_campaign_id
-              and (v_from is null or r.customer_id >= v_from)
-              and (v_lane.upper_bound is null or r.customer_id < v_lane.upper_bound)
-            order by r.campaign_id desc, r.customer_id desc limit 1), l.written_through)
+         written_through = coalesce(v_last, l.written_through)
    where l.campaign_id = v_lane.campaign_id and l.lane = v_lane.lane;
 
   if v_count < v_limit then
@@ -1854,7 +1857,7 @@ begin
   end if;
   return v_count;
 end;
-$$;
+$_$;
 
 --
 -- Name: FUNCTION generate_campaign_chunk(p_campaign_id uuid, p_token_ttl interval, p_public_url text, p_limit integer, p_lane integer); Type: COMMENT; Schema: public; Owner: -
