@@ -1,6 +1,7 @@
 // Baselines every figure is divided by, measured on the same server in the same run:
 //   noop:      raw graphile-worker draining N no-op jobs with the project's worker options
-//              (concurrency, localQueue, batching: src/worker/runner.ts workerPreset);
+//              (concurrency, localQueue, completion batches: src/worker/runner.ts
+//              sendRunnerPreset, the send runner's);
 //   realistic: the same, each job locking one row (select ... for update) and updating it in a
 //              transaction on the worker's pool: the least a send can cost in database work;
 //   pgbench:   `pgbench -N` TPS (16 clients, 2 threads) when pgbench is installed.
@@ -14,7 +15,7 @@ import { run, type TaskList, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { graphileLoggerFrom } from '../src/logger.ts';
-import { workerPoolSize, workerPreset } from '../src/worker/runner.ts';
+import { sendRunnerPreset, workerPoolSize } from '../src/worker/runner.ts';
 import { type BenchDatabase, createBenchDatabase, emit, logger, quick } from './lib.ts';
 import { backendCpuByPid, backendCpuSince } from './support/processes.ts';
 import { round } from './support/sampling.ts';
@@ -72,7 +73,7 @@ async function drain(
     noHandleSignals: true,
     events,
     logger: graphileLoggerFrom(logger),
-    preset: { worker: workerPreset(config) },
+    preset: { worker: sendRunnerPreset(config) },
   });
   await finished;
   const workerCpu = process.cpuUsage(cpu);

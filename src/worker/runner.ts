@@ -61,11 +61,11 @@ async function warmUpSendPath(ses: TaskDeps['ses']): Promise<void> {
   await ses.send(probe, { abortSignal: AbortSignal.abort() }).catch(() => undefined);
 }
 
-// The graphile-worker options every `mailer worker` runs with; bench/baselines.ts measures raw
-// graphile-worker with exactly these, so the send figures compare like with like.
-// completeJobBatchDelay / failJobBatchDelay are deliberately off: with them graphile-worker 0.18
-// stopped its worker on a deadlock in 1 of 6 runs on these machines (upstream issue #636).
-// localQueue alone is safe.
+// The graphile-worker options every `mailer worker` runs with.
+// failJobBatchDelay stays off, and completeJobBatchDelay is on for the send runner only
+// (sendRunnerPreset): graphile-worker 0.18 never retries a batch that fails (upstream #636), so a
+// transient error there (a deadlock: 1 of 6 runs once stopped a worker, with the SES events'
+// jobs batched too) ends the runner, and the supervisor starts a new one.
 
 // Connections a worker process needs: not one per running job. Jobs spend their time in
 // SendEmail or in a pacing sleep, holding no connection: graphile-worker's local queue fetches for
@@ -99,6 +99,18 @@ export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset[
       : {}),
     pollInterval: 1_000,
   };
+}
+
+// The send runner writes its jobs' completions in batches: one statement and one commit for the
+// jobs that end within the same few milliseconds, instead of a round trip and a commit each. A
+// paced send at R = 1,000/s spends less CPU per send in the worker and in PostgreSQL (bench/pacing.ts).
+// A completion lost with its process (a crash, a failed batch) only runs the job again, which
+// finds its recipient no longer pending and sends nothing. bench/baselines.ts measures raw
+// graphile-worker with these options, so the send figures compare like with like.
+const SEND_COMPLETION_BATCH_MS = 5;
+
+export function sendRunnerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
+  return { ...workerPreset(config), completeJobBatchDelay: SEND_COMPLETION_BATCH_MS };
 }
 
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
@@ -178,6 +190,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   };
   const sends = await run({
     ...shared,
+    preset: { worker: sendRunnerPreset(config) },
     taskList: { [SEND_TASK]: sendTask },
     parsedCronItems: [],
     concurrency: options.concurrency ?? config.worker.concurrency,
