@@ -2992,17 +2992,20 @@ CREATE FUNCTION public.ses_event_addresses(p_event jsonb, p_type text) RETURNS t
                                      then p_event #> '{mail,destination}' else '[]' end) d
      where not exists (select 1 from listed
                         where jsonb_typeof(listed.list) = 'array' and jsonb_array_length(listed.list) > 0)
+  ), addresses as (
+    select distinct x.a
+      from raw, lateral (select lower(btrim(coalesce(substring(address from '<([^<>]+)>'), address)))) x(a)
+     where x.a like '%_@_%'
   )
-  select coalesce(array_agg(distinct a), '{}')
-    from raw, lateral (select lower(btrim(coalesce(substring(address from '<([^<>]+)>'), address)))) x(a)
-   where a like '%_@_%';
+  -- The order _150_keep_strongest locks in: its bucket, then the address.
+  select coalesce(array_agg(a order by hashtext(a) & 255, a), '{}') from addresses;
 $$;
 
 --
 -- Name: FUNCTION ses_event_addresses(p_event jsonb, p_type text); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.ses_event_addresses(p_event jsonb, p_type text) IS 'Recipient addresses an SES event is about (bare, lowercase), from its detail or mail.destination.';
+COMMENT ON FUNCTION public.ses_event_addresses(p_event jsonb, p_type text) IS 'Recipient addresses an SES event is about (bare, lowercase), from its detail or mail.destination, in the suppression trigger''s lock order (hashtext(email) & 255, then the address).';
 
 --
 -- Name: ses_event_sent_at(jsonb); Type: FUNCTION; Schema: public; Owner: -
