@@ -13,7 +13,7 @@ interface Waiting<I, O> {
 /** Turns `run(items) -> results` (same order) into a per-item function that batches callers. */
 export function coalesce<I, O>(
   run: (items: I[]) => Promise<O[]>,
-  options: { maxBatch: number; maxInFlight: number },
+  options: { maxBatch: number; maxInFlight: number; lingerMs?: number },
 ): (item: I) => Promise<O> {
   const queue: Waiting<I, O>[] = [];
   let inFlight = 0;
@@ -38,11 +38,13 @@ export function coalesce<I, O>(
         });
     }
   };
-  // Everything asked for in the same turn of the event loop goes into one batch.
+  // Everything asked for in the same turn of the event loop goes into one batch; with lingerMs,
+  // everything asked for within that long after the first one.
   const schedule = () => {
     if (scheduled || queue.length === 0) return;
     scheduled = true;
-    setImmediate(flush);
+    if (options.lingerMs) setTimeout(flush, options.lingerMs);
+    else setImmediate(flush);
   };
   return (item) =>
     new Promise<O>((resolve, reject) => {

@@ -8,6 +8,8 @@ import type pg from 'pg';
 import { coalesce } from './coalesce.ts';
 import type { RecipientKey, RecordedOutcome, SendClaim, SendOutcome } from './sending.ts';
 
+const OUTCOME_LINGER_MS = 5;
+
 // Row locks are taken in this order by every batch, so two batches never wait on each other in a
 // cycle.
 function byKey(a: RecipientKey, b: RecipientKey): number {
@@ -104,6 +106,11 @@ export function createSendBatches(
     limits,
   );
 
+  // Outcomes wait up to OUTCOME_LINGER_MS for others to share their statement and commit: a paced
+  // send's outcome arrives alone (its SES answer, one per slot), so without it a process at
+  // R = 1,000/s wrote several hundred one-row outcome batches a second. The cost: a process killed
+  // in that time leaves those sends in doubt (settled by their SES events), as it would any send
+  // still waiting for SES's answer.
   const record = coalesce<
     { key: RecipientKey; attempt: number; result: SendOutcome },
     RecordedOutcome
@@ -129,7 +136,7 @@ export function createSendBatches(
           return rows;
         })
       ).map((row) => row.recorded),
-    limits,
+    { ...limits, lingerMs: OUTCOME_LINGER_MS },
   );
 
   const reserveAgain = coalesce<number, number>(async (rates) => {

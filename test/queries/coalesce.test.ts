@@ -130,3 +130,22 @@ test('after a failed batch, the next callers are batched and answered as usual',
   fail = false;
   t.deepEqual(await Promise.all([one(3), one(4)]), ['answer:3', 'answer:4']);
 });
+
+test('with lingerMs, callers that come within that time of the first share its batch', async (t) => {
+  const { calls, run } = answeredBatches();
+  const lingering = coalesce(run, { maxBatch: 64, maxInFlight: 1, lingerMs: 40 });
+  const first = lingering(1);
+  await settle();
+  t.deepEqual(calls, [], 'nothing sent while the first caller lingers');
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const second = lingering(2);
+  t.deepEqual(await Promise.all([first, second]), ['answer:1', 'answer:2']);
+  t.deepEqual(calls, [[1, 2]]);
+
+  const { calls: eager, run: eagerRun } = answeredBatches();
+  const immediate = coalesce(eagerRun, { maxBatch: 64, maxInFlight: 1 });
+  const a = immediate(1);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await Promise.all([a, immediate(2)]);
+  t.deepEqual(eager, [[1], [2]], 'without it, the same callers go in two batches');
+});
