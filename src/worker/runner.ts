@@ -61,12 +61,6 @@ async function warmUpSendPath(ses: TaskDeps['ses']): Promise<void> {
   await ses.send(probe, { abortSignal: AbortSignal.abort() }).catch(() => undefined);
 }
 
-// The graphile-worker options every `mailer worker` runs with.
-// failJobBatchDelay stays off, and completeJobBatchDelay is on for the send runner only
-// (sendRunnerPreset): graphile-worker 0.18 never retries a batch that fails (upstream #636), so a
-// transient error there (a deadlock: 1 of 6 runs once stopped a worker, with the SES events'
-// jobs batched too) ends the runner, and the supervisor starts a new one.
-
 // Connections a worker process needs: not one per running job. Jobs spend their time in
 // SendEmail or in a pacing sleep, holding no connection: graphile-worker's local queue fetches for
 // all of them, claims and outcomes go out in batches (src/queries/send-batches.ts), and each
@@ -92,6 +86,10 @@ export function workerPoolSize(concurrency: number): number {
 // reconciliation, generation) runs in a second runner with as many slots, never behind a send.
 const SEND_TASK = 'send_recipient';
 
+// The graphile-worker options both runners of a `mailer worker` run with. failJobBatchDelay and,
+// outside the send runner, completeJobBatchDelay stay off: graphile-worker 0.18 never retries a
+// batch that fails (upstream #636), and with the SES events' jobs batched a deadlock once stopped
+// a worker in 1 of 6 runs.
 export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
   return {
     ...(config.worker.localQueueSize > 0
@@ -102,11 +100,11 @@ export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset[
 }
 
 // The send runner writes its jobs' completions in batches: one statement and one commit for the
-// jobs that end within the same few milliseconds, instead of a round trip and a commit each. A
-// paced send at R = 1,000/s spends less CPU per send in the worker and in PostgreSQL (bench/pacing.ts).
-// A completion lost with its process (a crash, a failed batch) only runs the job again, which
-// finds its recipient no longer pending and sends nothing. bench/baselines.ts measures raw
-// graphile-worker with these options, so the send figures compare like with like.
+// jobs that end within the same few milliseconds, instead of a round trip and a commit each (a
+// paced send comes alone: bench/pacing.ts). A failed batch ends the runner and the supervisor
+// starts a new one; a completion lost with its process only runs the job again, which finds its
+// recipient no longer pending and sends nothing. bench/baselines.ts measures raw graphile-worker
+// with these options, so the send figures compare like with like.
 const SEND_COMPLETION_BATCH_MS = 5;
 
 export function sendRunnerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
