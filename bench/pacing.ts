@@ -10,6 +10,7 @@
 // Every scenario: no window above R. Reference: R itself; the ratio is the mean rate over R.
 // The mean rate is measured only here: test/pipeline/pacing.exclusive.test.ts asserts the window
 // (a correctness property) and logs the mean, which a busy machine lowers.
+import { PACING_HEADROOM } from '../src/worker/pacing.ts';
 import { createBenchDatabase, emit, quick } from './lib.ts';
 import { draftCampaign, prepareCampaign, runCampaign, workerEnv } from './support/campaign.ts';
 import { sleep, startWorkers } from './support/processes.ts';
@@ -65,8 +66,8 @@ function stalls(steps: number[], rate: number) {
 
 for (const scenario of scenarios) {
   const { rate } = scenario;
-  // Pacing spends 96% of R (tasks/send_recipient.ts), so R * 0.96 sends take `seconds`.
-  const recipients = Math.round(rate * 0.96 * seconds);
+  // Pacing spends PACING_HEADROOM of R, so that many sends take `seconds`.
+  const recipients = Math.round(rate * PACING_HEADROOM * seconds);
   const db = await createBenchDatabase('pacing');
   const ses = await startSesProcess({ latencyMs: scenario.latencyMs });
   try {

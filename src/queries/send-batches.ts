@@ -8,6 +8,11 @@ import type pg from 'pg';
 import { coalesce } from './coalesce.ts';
 import type { RecipientKey, RecordedOutcome, SendClaim, SendOutcome } from './sending.ts';
 
+// Outcomes wait up to this long for others to share their statement and commit: a paced send's
+// outcome arrives alone (its SES answer, one per slot), so without it a process at R = 1,000/s
+// wrote several hundred one-row outcome batches a second. The cost: a process killed in that time
+// leaves those sends in doubt (settled by their SES events), as it would any send still waiting
+// for SES's answer.
 const OUTCOME_LINGER_MS = 5;
 
 // Row locks are taken in this order by every batch, so two batches never wait on each other in a
@@ -106,11 +111,6 @@ export function createSendBatches(
     limits,
   );
 
-  // Outcomes wait up to OUTCOME_LINGER_MS for others to share their statement and commit: a paced
-  // send's outcome arrives alone (its SES answer, one per slot), so without it a process at
-  // R = 1,000/s wrote several hundred one-row outcome batches a second. The cost: a process killed
-  // in that time leaves those sends in doubt (settled by their SES events), as it would any send
-  // still waiting for SES's answer.
   const record = coalesce<
     { key: RecipientKey; attempt: number; result: SendOutcome },
     RecordedOutcome

@@ -63,8 +63,8 @@ async function warmUpSendPath(ses: TaskDeps['ses']): Promise<void> {
 
 // Connections a worker process needs: not one per running job. Jobs spend their time in
 // SendEmail or in a pacing sleep, holding no connection: graphile-worker's local queue fetches for
-// all of them, claims and outcomes go out in batches (src/queries/send-batches.ts), and each
-// job's completion holds a connection for one short statement. So the pool grows with
+// all of them, claims and outcomes go out in batches (src/queries/send-batches.ts), and job
+// completions take a connection for one short statement (the sends' in batches). So the pool grows with
 // concurrency only up to a cap, and a high concurrency (what a real SES's tens of milliseconds
 // per call need) does not exhaust the server's max_connections.
 export const WORKER_POOL_CAP = 24;
