@@ -1529,7 +1529,6 @@ CREATE FUNCTION public.expire_unsubscribe_tokens(p_grace interval, p_limit integ
            join public.campaign_recipients r
              on r.campaign_id = t.campaign_id and r.customer_id = c.customer_id
           where c.email = t.email and r.recipient_status <> 'suppressed')
-     order by t.expires_at
      limit p_limit
        for update of t skip locked
   ), deleted as (
@@ -5150,10 +5149,16 @@ CREATE INDEX unsubscribe_tokens_campaign_id_idx ON public.unsubscribe_tokens USI
 COMMENT ON INDEX public.unsubscribe_tokens_campaign_id_idx IS 'A campaign''s tokens: ON DELETE CASCADE from campaigns, delete_draft_campaign''s count. A token per (campaign, email) holds by construction (generate_campaign_chunk writes them with the recipients).';
 
 --
--- Name: unsubscribe_tokens_expires_at_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: unsubscribe_tokens_expires_at_brin; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX unsubscribe_tokens_expires_at_idx ON public.unsubscribe_tokens USING btree (expires_at);
+CREATE INDEX unsubscribe_tokens_expires_at_brin ON public.unsubscribe_tokens USING brin (expires_at);
+
+--
+-- Name: INDEX unsubscribe_tokens_expires_at_brin; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.unsubscribe_tokens_expires_at_brin IS 'Tokens by expiry, for expire_unsubscribe_tokens: tokens are written in expires_at order, so ranges of pages summarise them.';
 
 --
 -- Name: customers _100_lowercase_email; Type: TRIGGER; Schema: public; Owner: -
