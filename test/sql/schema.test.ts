@@ -262,10 +262,11 @@ test('customer ids follow the order customers were stored in (uuid_v7)', async (
   t.is(r?.rows, 5005);
   t.true(r?.version_7);
   // Walked in id order, the heap is read forwards: random ids would step back about every
-  // other row. Rows made in the same microsecond may share or share a page in any order.
+  // other row. Rows made in the same microsecond may sit on one page in any order.
   t.true((r?.backwards ?? Infinity) < 50, `heap went backwards ${r?.backwards} times`);
   t.true((r?.clock_skew_ms ?? Infinity) < 60_000, `id time ${r?.clock_skew_ms} ms from now`);
 });
+
 test('a second campaign for the same week and date is refused', async (t) => {
   const template = await createTemplate(db.pool, { week_of_month: 4, version: 1 });
   await createCampaign(db.pool, {
