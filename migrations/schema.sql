@@ -1783,6 +1783,10 @@ declare
   v_count integer;
   v_last uuid;
   v_limit integer := coalesce(p_limit, public.mailer_setting('generation_chunk', 50000));
+  -- 'tttttttt-tttt-7': the chunk's Unix time in milliseconds (48 bits) and the version digit.
+  v_token_prefix text := regexp_replace(
+    lpad(to_hex((extract(epoch from clock_timestamp()) * 1000)::bigint), 12, '0'),
+    '^(.{8})(.{4})$', '\1-\2-7');
 begin
   -- Shared: the lanes of a campaign write at the same time; the sweep's try of the exclusive
   -- lock tells it a generator is at work.
@@ -1806,7 +1810,9 @@ begin
   -- lane's bounds: only the bounds it has, as index conditions on customers' primary key.
   execute format($sql$
     with chunk as materialized (
-      select c.customer_id, c.email, c.name, c.company, c.country, gen_random_uuid() as token_id
+      select c.customer_id, c.email, c.name, c.company, c.country,
+             -- The prefix, then a random UUID from its version digit on: 74 random bits.
+             ($7 || substr(gen_random_uuid()::text, 16))::uuid as token_id
         from public.customers c
        where c.is_active %s %s
        order by c.customer_id
@@ -1836,7 +1842,8 @@ begin
          else 'and c.customer_id > $1' end,
     case when v_lane.upper_bound is null then '' else 'and c.customer_id < $2' end)
     into v_count, v_last
-    using v_from, v_lane.upper_bound, v_limit, p_campaign_id, p_token_ttl, p_public_url;
+    using v_from, v_lane.upper_bound, v_limit, p_campaign_id, p_token_ttl, p_public_url,
+          v_token_prefix;
 
   update public.campaign_generation_lanes l
      set done = v_count < v_limit,

@@ -275,3 +275,63 @@ test.serial('two lanes that end at the same moment end the generation', async (t
     active,
   );
 });
+
+test.serial('token ids follow the order they were written in (version 7)', async (t) => {
+  // Lane after lane in one transaction: lane 0 holds the lowest customer ids, and each lane
+  // writes its customers in customer_id order, so that is the order the tokens were written in.
+  const client = await db.pool.connect();
+  t.teardown(() => client.release());
+  await client.query(
+    `begin; set local mailer.generation_lanes = 2; set local mailer.generation_chunk = 50;
+     set local mailer.generation_first_chunk = 20`,
+  );
+  const campaign = await generateCampaign(client, {
+    weekOfMonth: 1,
+    generatedDate: '2031-01-27',
+    send: false,
+    tokenTtlDays: 30,
+    publicUrl: URL,
+    force: true,
+  });
+  await client.query('commit');
+  const { rows } = await db.pool.query<{
+    tokens: number;
+    version_7: boolean;
+    variant: boolean;
+    backwards: number;
+    milliseconds: number;
+    clock_skew_ms: number;
+    in_urls: number;
+  }>(
+    `with t as (
+       select t.token_id, t.email, r.customer_id,
+              ('x' || replace(left(t.token_id::text, 13), '-', ''))::bit(48)::bigint as ms
+         from unsubscribe_tokens t
+         join campaign_recipients r on r.campaign_id = t.campaign_id and r.email = t.email
+        where t.campaign_id = $1
+     ), walked as (
+       select t.*, lag(ms) over (order by customer_id) as previous from t
+     )
+     select count(*)::int as tokens,
+            bool_and(substr(token_id::text, 15, 1) = '7') as version_7,
+            bool_and(substr(token_id::text, 20, 1) in ('8', '9', 'a', 'b')) as variant,
+            count(*) filter (where ms < previous)::int as backwards,
+            count(distinct ms)::int as milliseconds,
+            max(abs(extract(epoch from clock_timestamp()) * 1000 - ms))::float8 as clock_skew_ms,
+            (select count(*)::int from campaign_recipients r join walked w using (email)
+              where r.campaign_id = $1
+                and r.template_data->>'unsubscribe_url' = $2 || '/unsubscribe/' || w.token_id)
+              as in_urls
+       from walked`,
+    [campaign.campaign_id, URL],
+  );
+  const r = rows[0];
+  t.is(r?.tokens, active);
+  t.true(r?.version_7);
+  t.true(r?.variant);
+  // Each chunk's tokens carry its millisecond; random ids would go back about every other row.
+  t.is(r?.backwards, 0);
+  t.true((r?.milliseconds ?? 0) > 1, `${r?.milliseconds} distinct milliseconds over the chunks`);
+  t.true((r?.clock_skew_ms ?? Infinity) < 60_000, `token time ${r?.clock_skew_ms} ms from now`);
+  t.is(r?.in_urls, active, 'every recipient links its own token');
+});
