@@ -11,7 +11,8 @@ export type UnsubscribeMethod = 'one_click' | 'form';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Tokens are random UUIDs; anything else is a broken link, answered without a query. */
+/** Tokens are UUIDs (version 7, mostly random); anything else is a broken link, answered without
+ * a query. */
 export function isTokenShaped(value: string): boolean {
   return UUID.test(value);
 }
