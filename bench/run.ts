@@ -11,6 +11,7 @@ const benchmarks = [
   'ses-client',
   'latency',
   'generation',
+  'generation-history',
   'pacing',
   'events',
   'import',
