@@ -6,7 +6,8 @@
 // indexes the earlier weeks filled. Each generation is generateCampaign in this process, in 2
 // lanes, as the generate_campaign task calls it; figure 3 measures the task in a worker.
 // Baseline, same database: week 1, the first campaign on empty tables. Reported per week: time,
-// WAL, full-page images, and the sizes of the tokens' primary key and the recipients' indexes.
+// WAL, full-page images, the sizes of the tokens' primary key and the recipients' indexes, and
+// the blocks each table and index read back from outside shared_buffers while generating.
 // Target: week 8 still under 20 s (issue 16, target 5, for a database that has been in use).
 import { generateCampaign } from '../src/queries/campaigns.ts';
 import { createBenchDatabase, emit, quick, seedCustomers, timed } from './lib.ts';
@@ -28,12 +29,30 @@ async function indexSizesMb(): Promise<Record<string, number>> {
   return Object.fromEntries(rows.map((r) => [r.name, r.mb]));
 }
 
+// Blocks each table and index read from outside shared_buffers so far (the OS's cache or disk).
+async function blocksRead(): Promise<Map<string, number>> {
+  const { rows } = await db.pool.query<{ name: string; n: string }>(
+    `select relname as name, heap_blks_read as n from pg_statio_user_tables
+      where schemaname = 'public'
+     union all
+     select indexrelname, idx_blks_read from pg_statio_user_indexes where schemaname = 'public'`,
+  );
+  return new Map(rows.map((r) => [r.name, Number(r.n)]));
+}
+
+/** The relations that read the most blocks between two samples, most first. */
+function topReads(before: Map<string, number>, after: Map<string, number>) {
+  const reads = [...after].map(([name, n]) => [name, n - (before.get(name) ?? 0)] as const);
+  return Object.fromEntries(reads.filter(([, n]) => n >= 1000).sort((a, b) => b[1] - a[1]));
+}
+
 try {
   await seedCustomers(db.pool, customers, { suppressedPercent: 1 });
   const perWeek: { week: number; ms: number; wal_mb: number; fpi: number }[] = [];
   for (let week = 1; week <= weeks; week++) {
     await db.pool.query('checkpoint');
     const before = await databaseCounters(db.pool);
+    const readBefore = await blocksRead();
     const generated = await timed(() =>
       generateCampaign(db.pool, {
         weekOfMonth: 1,
@@ -59,6 +78,7 @@ try {
       recipients: generated.value.recipients,
       ...figures,
       index_mb: await indexSizesMb(),
+      blocks_read: topReads(readBefore, await blocksRead()),
     });
     await db.pool.query(
       `update public.campaign_recipients
