@@ -78,3 +78,11 @@ export async function automaticPauses(pool: pg.Pool, campaignId: string) {
     .filter((a) => a.campaign_id === campaignId)
     .map((a) => ({ actor: a.actor, note: a.note, automatic: a.details.automatic }));
 }
+
+/**
+ * SQL for the Unix time in milliseconds a version 7 UUID carries (its first 48 bits), of the uuid
+ * expression `id`, as a bigint.
+ */
+export function uuidMillisecondsSql(id: string): string {
+  return `('x' || replace(left(${id}::text, 13), '-', ''))::bit(48)::bigint`;
+}

@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
 import { generateCampaign } from '../../src/queries/campaigns.ts';
-import { connectClient, databaseForFile } from '../helpers/db.ts';
+import { connectClient, databaseForFile, uuidMillisecondsSql } from '../helpers/db.ts';
 import { createTemplate } from '../helpers/factories.ts';
 
 const db = databaseForFile();
@@ -305,7 +305,7 @@ test.serial('token ids follow the order they were written in (version 7)', async
   }>(
     `with t as (
        select t.token_id, t.email, r.customer_id,
-              ('x' || replace(left(t.token_id::text, 13), '-', ''))::bit(48)::bigint as ms
+              ${uuidMillisecondsSql('t.token_id')} as ms
          from unsubscribe_tokens t
          join campaign_recipients r on r.campaign_id = t.campaign_id and r.email = t.email
         where t.campaign_id = $1

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { createTestDatabase, type TestDatabase, uuidMillisecondsSql } from '../helpers/db.ts';
 import { createCampaign, createCustomer, createTemplate } from '../helpers/factories.ts';
 
 let db: TestDatabase;
@@ -254,7 +254,7 @@ test('customer ids follow the order customers were stored in (uuid_v7)', async (
             bool_and(substr(customer_id::text, 15, 1) = '7') as version_7,
             count(*) filter (where block < previous)::int as backwards,
             max(abs(extract(epoch from clock_timestamp()) * 1000
-                    - ('x' || replace(left(customer_id::text, 13), '-', ''))::bit(48)::bigint))::int
+                    - ${uuidMillisecondsSql('customer_id')}))::int
               as clock_skew_ms
        from walked`,
   );
