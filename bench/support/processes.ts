@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { runnerNodeArgs } from '../../src/worker/supervisor.ts';
 import type { BenchDatabase } from '../lib.ts';
 
 export const projectRoot = resolve(import.meta.dirname, '..', '..');
@@ -76,8 +77,8 @@ export interface ChildHandle {
 }
 
 // BENCH_CPU_PROF=dir: every child writes a V8 CPU profile there (node --cpu-prof) when it exits.
-// BENCH_NODE_FLAGS: node flags for every child, e.g. the V8 heap limits README suggests for
-// workers ('--max-semi-space-size=8 --max-old-space-size=96').
+// BENCH_NODE_FLAGS: node flags for every child, after the runner's heap flags for workers, e.g.
+// V8's own heap sizing for a comparison ('--max-semi-space-size=0 --heap-growing-percent=0').
 function nodeFlags(): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
@@ -85,8 +86,13 @@ function nodeFlags(): string[] {
 }
 
 /** Runs `mailer <args>` with the database and extra environment; keeps the last 2 MB of output. */
-export function startCli(db: BenchDatabase, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [...nodeFlags(), cliPath, ...args], {
+export function startCli(
+  db: BenchDatabase,
+  args: string[],
+  env: Record<string, string>,
+  node: string[] = nodeFlags(),
+) {
+  const child = spawn(process.execPath, [...node, cliPath, ...args], {
     env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -113,14 +119,20 @@ export function startCli(db: BenchDatabase, args: string[], env: Record<string, 
 }
 
 /** Starts `mailer worker --no-crontab --no-supervise` processes (the runners themselves, so CPU
- * and memory figures are theirs) and waits until each has registered. */
+ * and memory figures are theirs), with node's options as `mailer worker` gives its runner, and
+ * waits until each has registered. */
 export async function startWorkers(
   db: BenchDatabase,
   count: number,
   env: Record<string, string>,
 ): Promise<ChildHandle[]> {
   const workers = Array.from({ length: count }, () =>
-    startCli(db, ['worker', '--no-crontab', '--no-supervise'], env),
+    startCli(
+      db,
+      ['worker', '--no-crontab', '--no-supervise'],
+      env,
+      runnerNodeArgs(nodeFlags(), process.env.NODE_OPTIONS),
+    ),
   );
   for (const w of workers) {
     await waitFor(

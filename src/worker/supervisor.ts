@@ -32,6 +32,25 @@ const SESSIONS_END_WAIT_MS = 5_000;
 // Exit status 2 is bad usage or configuration: a restart cannot fix it.
 const EXIT_USAGE = 2;
 
+// The runner's V8 heap. With V8's own sizing, which scales the young generation with the
+// machine's memory (64 MB semi-spaces on 24 GB), a runner sending at 1,000/s grows to 330-360 MB
+// RSS; with these, 180-190 MB, for no worker CPU per send out of the noise (BENCHMARKS.md,
+// row 3b). No limit a runner could die at: the heap only grows in smaller steps. The operator's
+// own flags win: node's command line after these, and a flag of the same name in NODE_OPTIONS
+// (which node reads first) leaves ours out; `--max-semi-space-size=0 --heap-growing-percent=0`
+// is V8's own sizing.
+export const RUNNER_HEAP_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=70'] as const;
+
+/** node's options for a runner: the heap flags the operator did not set, then theirs. */
+export function runnerNodeArgs(execArgv: readonly string[], nodeOptions = ''): string[] {
+  const operators = [...execArgv, ...nodeOptions.split(/\s+/)];
+  const name = (flag: string) => flag.split('=')[0]?.replaceAll('_', '-');
+  const defaults = RUNNER_HEAP_FLAGS.filter(
+    (flag) => !operators.some((given) => name(given) === name(flag)),
+  );
+  return [...defaults, ...execArgv];
+}
+
 export interface SupervisorOptions {
   /** Arguments for `mailer worker` in the child, without --no-supervise. */
   args: string[];
@@ -62,7 +81,13 @@ export async function superviseWorker(options: SupervisorOptions): Promise<numbe
     const startedAt = Date.now();
     child = spawn(
       process.execPath,
-      [...process.execArgv, cliPath, 'worker', '--no-supervise', ...options.args],
+      [
+        ...runnerNodeArgs(process.execArgv, process.env.NODE_OPTIONS),
+        cliPath,
+        'worker',
+        '--no-supervise',
+        ...options.args,
+      ],
       {
         env: {
           ...process.env,

@@ -1,7 +1,9 @@
 // `mailer worker` supervises its runner (src/worker/supervisor.ts). A PostgreSQL restart under a
 // running campaign is in test/faults/postgres.test.ts; these are the process-level rules.
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { freePort } from '../../src/free-port.ts';
+import { RUNNER_HEAP_FLAGS, runnerNodeArgs } from '../../src/worker/supervisor.ts';
 import { NO_SES_ENV, startWorkerCli, waitFor } from '../helpers/cli.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createCustomer, createTemplate } from '../helpers/factories.ts';
@@ -73,6 +75,39 @@ test('a runner killed with SIGKILL is replaced; its registration released; jobs 
   t.deepEqual(await worker.exited, { code: 0, signal: null }, worker.output().slice(-2000));
   t.false(alive(second), 'the runner stopped with its supervisor');
   t.is((await db.pool.query('select 1 from worker_processes')).rowCount, 0);
+});
+
+test("the runner gets the heap flags; the operator's own flags of the same name win", (t) => {
+  t.deepEqual(runnerNodeArgs([]), [...RUNNER_HEAP_FLAGS]);
+  t.deepEqual(runnerNodeArgs(['--max-semi-space-size=0', '--inspect']), [
+    '--heap-growing-percent=70',
+    '--max-semi-space-size=0',
+    '--inspect',
+  ]);
+  // NODE_OPTIONS comes before the command line, so a default there would be overridden: left out.
+  t.deepEqual(runnerNodeArgs([], ' --max_semi_space_size=32  --enable-source-maps'), [
+    '--heap-growing-percent=70',
+  ]);
+  t.deepEqual(runnerNodeArgs(['--heap-growing-percent=0'], '--max-semi-space-size=8'), [
+    '--heap-growing-percent=0',
+  ]);
+});
+
+test("a supervised runner runs with the heap flags and the operator's NODE_OPTIONS", async (t) => {
+  const db = await createTestDatabase();
+  t.teardown(() => db.drop());
+  const worker = startWorkerCli(t, {
+    ...baseEnv,
+    DATABASE_URL: db.url,
+    NODE_OPTIONS: '--max-semi-space-size=4',
+  });
+  const runner = await runnerOf(db, worker.child.pid);
+  const argv = readFileSync(`/proc/${runner}/cmdline`, 'utf8').split('\0');
+  t.true(argv.includes('--heap-growing-percent=70'), argv.join(' '));
+  t.false(argv.includes('--max-semi-space-size=16'), 'NODE_OPTIONS named its own: ours left out');
+  t.true(argv.includes('--no-supervise'));
+  const environ = readFileSync(`/proc/${runner}/environ`, 'utf8').split('\0');
+  t.true(environ.includes('NODE_OPTIONS=--max-semi-space-size=4'));
 });
 
 test('a supervisor killed with SIGKILL takes its runner with it', async (t) => {
