@@ -19,7 +19,7 @@ import { generateCampaign } from '../src/queries/campaigns.ts';
 import { createBenchDatabase, emit, quick, seedCustomers, timed } from './lib.ts';
 import { workerEnv } from './support/campaign.ts';
 import { processMemoryMb, sleep, startWorkers } from './support/processes.ts';
-import { databaseCounters, round } from './support/sampling.ts';
+import { databaseCounters, round, sampleWaitEvents } from './support/sampling.ts';
 import { startSesProcess } from './support/ses-process.ts';
 
 const customers = quick ? 100_000 : 1_000_000;
@@ -123,6 +123,7 @@ try {
     // A. Generation alone.
     const loadBefore = load();
     const before = await databaseCounters(db.pool);
+    const waits = sampleWaitEvents(db.pool, db.name, 200);
     const t0 = performance.now();
     await addGenerateJob(0, false);
     let state = await campaignState(0);
@@ -132,6 +133,7 @@ try {
       state = await campaignState(0);
     }
     const generationMs = performance.now() - t0;
+    const waitEvents = await waits.stop();
     const after = await databaseCounters(db.pool);
     const generated = await counts(state.campaign_id);
     emit({
@@ -145,6 +147,7 @@ try {
       ratio_to_raw_insert: round(generationMs / raw.ms, 2),
       comparison_one_lane_ms: round(oneLane.ms),
       speedup_over_one_lane: round(oneLane.ms / generationMs, 2),
+      wait_events: waitEvents,
       load_average_before: loadBefore,
       load_average_after: load(),
       target_met:

@@ -20,15 +20,19 @@ export interface WaitEventShare {
   share: Record<string, number>;
   /** Heavyweight lock waits seen: "locktype relation: statement" -> samples. */
   lock_waits: Record<string, number>;
+  /** Autovacuum workers seen in the database: "autovacuum: VACUUM table" -> samples. */
+  autovacuum: Record<string, number>;
 }
 
 /**
  * Samples pg_stat_activity for one database every intervalMs: what its active backends wait on
- * ("CPU" when they wait on nothing: running, or waiting for the OS scheduler).
+ * ("CPU" when they wait on nothing: running, or waiting for the OS scheduler), and what
+ * autovacuum works on (it shares the cores with the figure being measured).
  */
 export function sampleWaitEvents(pool: pg.Pool, database: string, intervalMs = 50) {
   const counts = new Map<string, number>();
   const locks = new Map<string, number>();
+  const vacuums = new Map<string, number>();
   let samples = 0;
   let running = true;
   const loop = (async () => {
@@ -41,8 +45,10 @@ export function sampleWaitEvents(pool: pg.Pool, database: string, intervalMs = 5
     }
   })();
   async function sampleOnce() {
-    const { rows } = await pool.query<{ wait: string; n: number }>(
-      `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, count(*)::int as n
+    const { rows } = await pool.query<{ wait: string; n: number; autovacuum: string[] | null }>(
+      `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait, count(*)::int as n,
+              array_agg(left(query, 80)) filter (where backend_type = 'autovacuum worker')
+                as autovacuum
          from pg_stat_activity
         where datname = $1 and state = 'active' and pid <> pg_backend_pid()
         group by 1`,
@@ -50,6 +56,9 @@ export function sampleWaitEvents(pool: pg.Pool, database: string, intervalMs = 5
     );
     samples++;
     for (const r of rows) counts.set(r.wait, (counts.get(r.wait) ?? 0) + r.n);
+    for (const query of rows.flatMap((r) => r.autovacuum ?? [])) {
+      vacuums.set(query, (vacuums.get(query) ?? 0) + 1);
+    }
     if (rows.some((r) => r.wait.startsWith('Lock:'))) {
       const waits = await pool.query<{ what: string }>(
         `select l.locktype || coalesce(' ' || l.relation::regclass::text, '') || ': ' ||
@@ -72,6 +81,7 @@ export function sampleWaitEvents(pool: pg.Pool, database: string, intervalMs = 5
         active_backends_avg: round(total / Math.max(1, samples), 2),
         share: Object.fromEntries(top.map(([k, v]) => [k, round(v / Math.max(1, total), 3)])),
         lock_waits: Object.fromEntries([...locks].sort((a, b) => b[1] - a[1]).slice(0, 5)),
+        autovacuum: Object.fromEntries([...vacuums].sort((a, b) => b[1] - a[1]).slice(0, 5)),
       };
     },
   };
