@@ -34,11 +34,11 @@ const EXIT_USAGE = 2;
 
 // The runner's V8 heap. With V8's own sizing, which scales the young generation with the
 // machine's memory (64 MB semi-spaces on 24 GB), a runner sending at 1,000/s grows to 330-360 MB
-// RSS; with these, 180-190 MB, for no worker CPU per send out of the noise (BENCHMARKS.md,
-// row 3b). No limit a runner could die at: the heap only grows in smaller steps. The operator's
-// own flags win: node's command line after these, and a flag of the same name in NODE_OPTIONS
-// (which node reads first) leaves ours out; `--max-semi-space-size=0 --heap-growing-percent=0`
-// is V8's own sizing.
+// RSS; with these, 180-190 MB. The cost: none measured at 1,000/s, about a tenth fewer sends per
+// second flat out (BENCHMARKS.md, row 3b). No limit a runner could die at: the heap only grows in
+// smaller steps. The operator's own flags win: node's command line after these, and a flag of
+// the same name in NODE_OPTIONS (which node reads first) leaves ours out;
+// `--max-semi-space-size=0 --heap-growing-percent=0` is V8's own sizing.
 export const RUNNER_HEAP_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=70'] as const;
 
 /** node's options for a runner: the heap flags the operator did not set, then theirs. */
