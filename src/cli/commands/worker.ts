@@ -31,14 +31,12 @@ export function registerWorker(program: Command): void {
         ];
         const databaseUrl = await ctx.databaseUrl();
         ctx.logger.info('worker supervisor started');
-        process.exitCode = await superviseWorker({
-          args,
-          databaseUrl,
-          logger: ctx.logger,
-          stopping,
-        });
+        const code = await superviseWorker({ args, databaseUrl, logger: ctx.logger, stopping });
         ctx.logger.info('worker supervisor stopped');
-        return;
+        // Exit now, not when the event loop has drained: while node tears the process down, its
+        // signal handlers are gone, and an impatient second SIGTERM arriving then killed the
+        // supervisor (143) instead of exiting 130 (untilSignal; test/faults/shutdown.test.ts).
+        process.exit(code);
       }
       exitWithSupervisor();
       const { processId, concurrency, pool, ses, worker } = await startSendingWorker(
