@@ -89,7 +89,8 @@ for (let trial = 0; trial < TRIALS; trial++) {
     // The impatient second SIGTERM goes to the victims still running 100 ms later; one that has
     // already finished its graceful stop exited 0 before it could arrive.
     const signalledTwice = new Set<LongRunning>();
-    const exitedAt = victims.map((w) => w.exited.then(() => Date.now()));
+    // Each exit with the moment this process saw it (taken now, before the second signal).
+    const exited = victims.map((w) => w.exited.then((e) => ({ ...e, at: Date.now() })));
     let secondSignalAt = 0;
     if (p0.secondSignal) {
       await sleep(100);
@@ -100,24 +101,23 @@ for (let trial = 0; trial < TRIALS; trial++) {
         signalledTwice.add(victim);
       }
     }
-    const exits = await Promise.all(victims.map((w) => w.exited));
+    const exits = await Promise.all(exited);
     const stopMs = Date.now() - signalled;
     p.ses.setFaults({ latencyMs: p0.latencyMs });
     // A victim signalled once stops gracefully (0). One signalled twice exits at once (130),
     // unless it had already finished its graceful stop and was exiting when the second signal
     // came, before this process saw it go: then it exits 0 within moments of that signal. Never
     // killed by the signal itself.
-    const exitTimes = await Promise.all(exitedAt);
     t.deepEqual(
       exits.map((e, i) => {
-        const alreadyExiting = (exitTimes[i] as number) - secondSignalAt < ALREADY_EXITING_MS;
+        const alreadyExiting = e.at - secondSignalAt < ALREADY_EXITING_MS;
         if (e.signal === null && e.code === 0 && !signalledTwice.has(victims[i] as LongRunning)) {
           return 'stopped gracefully';
         }
         if (e.signal === null && (e.code === 130 || (e.code === 0 && alreadyExiting))) {
           return 'stopped by the second signal or before it';
         }
-        return e;
+        return { code: e.code, signal: e.signal };
       }),
       victims.map((w) =>
         signalledTwice.has(w) ? 'stopped by the second signal or before it' : 'stopped gracefully',
