@@ -1718,6 +1718,10 @@ begin
        order by r.campaign_id desc, r.customer_id desc limit 1) is not null then
     return null;
   end if;
+  if exists (select 1 from public.campaign_recipients r
+              where r.campaign_id = p_campaign_id and r.recipient_status = 'sending') then
+    return null;
+  end if;
   -- Waits for every outcome still being recorded (see record_send_outcomes).
   perform pg_advisory_xact_lock(7301, hashtext(p_campaign_id::text));
   -- A campaign still generating is not done: more recipients are coming (the last chunk calls
@@ -1737,7 +1741,7 @@ $$;
 -- Name: FUNCTION finish_campaign_if_complete(p_campaign_id uuid); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.finish_campaign_if_complete(p_campaign_id uuid) IS 'Marks a queued/sending campaign done when its generation is finished and no recipient is pending or sending; waits for outcomes being recorded (record_send_outcomes) so that the last of them is never missed.';
+COMMENT ON FUNCTION public.finish_campaign_if_complete(p_campaign_id uuid) IS 'Marks a queued/sending campaign done when its generation is finished and no recipient is pending or sending; waits for outcomes being recorded (record_send_outcomes) so that the last of them is never missed. While a recipient is pending or sending it answers null at once: that recipient''s own outcome calls it again.';
 
 --
 -- Name: generate_campaign(integer, date, boolean, interval, text, boolean); Type: FUNCTION; Schema: public; Owner: -

@@ -198,7 +198,12 @@ test('claims waiting for a resume in progress do not deadlock when it commits', 
 const LOW = '00000000-0000-4000-8000-000000000001';
 const HIGH = 'ffffffff-ffff-4fff-bfff-fffffffffff1';
 
-async function sendingCampaign(db: TestDatabase, campaignId: string, week: number) {
+async function sendingCampaign(
+  db: TestDatabase,
+  campaignId: string,
+  week: number,
+  recipientStatus: 'sending' | 'in_doubt',
+) {
   const template = await createTemplate(db.pool, { version: week, week_of_month: week });
   await createCampaign(db.pool, {
     template_id: template.template_id,
@@ -206,7 +211,7 @@ async function sendingCampaign(db: TestDatabase, campaignId: string, week: numbe
     generated_date: `2031-03-0${week * 7 - 6}`,
     status: 'sending',
   });
-  return (await createRecipient(db.pool, campaignId, 'sending')).customer_id;
+  return (await createRecipient(db.pool, campaignId, recipientStatus)).customer_id;
 }
 
 test('the sweep and an outcome batch finishing two campaigns take their locks in one order', async (t) => {
@@ -214,10 +219,11 @@ test('the sweep and an outcome batch finishing two campaigns take their locks in
   // shared locks in uuid order: a batch recording the last outcomes of two campaigns deadlocked
   // with the sweep, and whichever lost, real outcomes were lost with it (issue 15, item 2,
   // reproduced with three psql connections). `holder` keeps the sweep at the high campaign while
-  // the batch takes the low one.
+  // the batch takes the low one. The recipients are in doubt (their claims expired, the outcomes
+  // arrive late): a campaign with a recipient still sending is "not yet" without the lock.
   const db = await database(t);
-  const high = await sendingCampaign(db, HIGH, 2);
-  const low = await sendingCampaign(db, LOW, 1);
+  const high = await sendingCampaign(db, HIGH, 2, 'in_doubt');
+  const low = await sendingCampaign(db, LOW, 1, 'in_doubt');
   const order = await db.pool.query<{ campaign_id: string }>(
     `select campaign_id from campaigns where status = 'sending'`,
   );
@@ -383,4 +389,51 @@ test("a dead worker process's claims are in doubt at once, and its campaign is d
     "a live process's claim is left alone",
   );
   t.is(await campaignStatus(db, other.id), 'sending');
+});
+
+test('finishing while a recipient is still sending answers at once, and its outcome finishes', async (t) => {
+  // Every one of a campaign's last sends calls finish_campaign_if_complete after its outcome. They
+  // took the campaign's exclusive lock one after the other while the others were still in flight
+  // (about 250 calls in a queue at R = 2,000/s with 2 workers, holding the pool's connections).
+  // With a recipient sending, the answer is "not yet" without the lock: `holder` keeps the lock,
+  // and the call must not wait for it.
+  const db = await database(t);
+  const id = randomUUID();
+  const first = await sendingCampaign(db, id, 3, 'sending');
+  const second = (await createRecipient(db.pool, id, 'sending')).customer_id;
+  const holder = await connect(db);
+  const caller = await connect(db);
+  t.teardown(async () => {
+    for (const c of [holder, caller]) await c.client.end().catch(() => undefined);
+  });
+  // The first outcome (recorded under the lock's shared side), then the holder takes it.
+  t.deepEqual(
+    await record(db.pool, [
+      { campaign: id, customer: first, attempt: 1, outcome: 'sent', messageId: 'm-1' },
+    ]),
+    ['recorded_check'],
+  );
+  await holder.client.query('begin');
+  await holder.client.query('select pg_advisory_xact_lock(7301, hashtext($1))', [id]);
+  await caller.client.query(`set statement_timeout = '2s'`);
+
+  const early = await caller.client.query('select public.finish_campaign_if_complete($1) as done', [
+    id,
+  ]);
+  t.is(early.rows[0]?.done, null, 'not yet, and without waiting for the lock');
+  await holder.client.query('commit');
+
+  // The last outcome's own call finishes the campaign.
+  t.deepEqual(
+    await record(db.pool, [
+      { campaign: id, customer: second, attempt: 1, outcome: 'sent', messageId: 'm-2' },
+    ]),
+    ['recorded_check'],
+  );
+  t.is(await campaignStatus(db, id), 'sending');
+  const last = await caller.client.query('select public.finish_campaign_if_complete($1) as done', [
+    id,
+  ]);
+  t.is(last.rows[0]?.done, true);
+  t.is(await campaignStatus(db, id), 'done');
 });
