@@ -114,6 +114,7 @@ for (const scenario of scenarios) {
         mean_per_second: round(mean, 1),
         ratio_mean_to_rate: round(mean / rate, 3),
         first_second_per_100ms: steps.slice(0, 10),
+        last_second_per_100ms: steps.slice(-10),
         warm_up_first_second_per_100ms: coldStart,
         ...stalls(steps, rate),
         target_ratio: scenario.target,
