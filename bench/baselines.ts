@@ -192,7 +192,7 @@ if (import.meta.main) {
   const config = loadConfig({});
   const options = {
     concurrency: config.worker.concurrency,
-    local_queue_size: config.worker.localQueueSize,
+    local_queue_size: config.worker.localQueueSize ?? config.worker.concurrency,
   };
   for (const [name, measure] of [
     ['noop', measureNoopJobs],

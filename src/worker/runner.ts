@@ -90,11 +90,13 @@ const SEND_TASK = 'send_recipient';
 // outside the send runner, completeJobBatchDelay stay off: graphile-worker 0.18 never retries a
 // batch that fails (upstream #636), and with the SES events' jobs batched a deadlock once stopped
 // a worker in 1 of 6 runs.
-export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
+export function workerPreset(
+  config: Config,
+  concurrency = config.worker.concurrency,
+): NonNullable<GraphileConfig.Preset['worker']> {
+  const localQueueSize = config.worker.localQueueSize ?? concurrency;
   return {
-    ...(config.worker.localQueueSize > 0
-      ? { localQueue: { size: config.worker.localQueueSize } }
-      : {}),
+    ...(localQueueSize > 0 ? { localQueue: { size: localQueueSize } } : {}),
     pollInterval: 1_000,
   };
 }
@@ -107,8 +109,11 @@ export function workerPreset(config: Config): NonNullable<GraphileConfig.Preset[
 // with these options, so the send figures compare like with like.
 const SEND_COMPLETION_BATCH_MS = 5;
 
-export function sendRunnerPreset(config: Config): NonNullable<GraphileConfig.Preset['worker']> {
-  return { ...workerPreset(config), completeJobBatchDelay: SEND_COMPLETION_BATCH_MS };
+export function sendRunnerPreset(
+  config: Config,
+  concurrency = config.worker.concurrency,
+): NonNullable<GraphileConfig.Preset['worker']> {
+  return { ...workerPreset(config, concurrency), completeJobBatchDelay: SEND_COMPLETION_BATCH_MS };
 }
 
 export async function startWorker(options: WorkerOptions): Promise<WorkerHandle> {
@@ -179,19 +184,20 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const { [SEND_TASK]: sendTask, ...otherTasks } = await loadTaskList(deps);
   if (sendTask === undefined) throw new Error(`startWorker: no ${SEND_TASK} task in tasks/`);
+  const concurrency = options.concurrency ?? config.worker.concurrency;
   const shared = {
     events,
     pgPool: pool,
     noHandleSignals: true,
     logger: graphileLoggerFrom(logger),
-    preset: { worker: workerPreset(config) },
+    preset: { worker: workerPreset(config, concurrency) },
+    concurrency,
   };
   const sends = await run({
     ...shared,
-    preset: { worker: sendRunnerPreset(config) },
+    preset: { worker: sendRunnerPreset(config, concurrency) },
     taskList: { [SEND_TASK]: sendTask },
     parsedCronItems: [],
-    concurrency: options.concurrency ?? config.worker.concurrency,
   });
   let others: Runner;
   try {
@@ -199,7 +205,6 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
       ...shared,
       taskList: otherTasks,
       parsedCronItems: parseCrontab(crontab),
-      concurrency: options.concurrency ?? config.worker.concurrency,
     });
   } catch (error) {
     await sends.stop();

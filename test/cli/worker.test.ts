@@ -40,6 +40,12 @@ test('mailer worker runs a job added from psql and stops cleanly on SIGTERM', as
     new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000)),
   ]);
   t.deepEqual(exit, { code: 0, signal: null }, worker.output());
+  // Default settings start graphile-worker without its warnings (a local queue smaller than the
+  // concurrency, for one).
+  t.notRegex(
+    worker.output(),
+    /"component":"graphile"[^\n]*"level":40|"level":40[^\n]*"component":"graphile"/,
+  );
   const left = await db.pool.query(
     `select (select count(*) from graphile_worker.jobs where locked_at is not null) as locked,
             (select count(*) from public.worker_processes) as registered`,
