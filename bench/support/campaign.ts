@@ -60,6 +60,25 @@ export async function campaignStatus(db: BenchDatabase, campaignId: string): Pro
   return rows[0]?.status ?? 'missing';
 }
 
+/** Where a campaign that did not finish stands: its recipients, feed cursor and jobs. */
+async function stuckState(db: BenchDatabase, campaignId: string): Promise<string> {
+  const { rows } = await db.pool.query(
+    `select c.status, c.generating,
+            (select json_object_agg(s.recipient_status, s.n) from (
+               select recipient_status, count(*) as n from public.campaign_recipients
+                where campaign_id = c.campaign_id group by 1) s) as recipients,
+            (select row_to_json(f) from public.campaign_feeds f
+              where f.campaign_id = c.campaign_id) as feed,
+            (select json_agg(j) from (
+               select task_identifier, count(*) as n, count(locked_at) as locked,
+                      max(attempts) as attempts, max(last_error) as last_error
+                 from graphile_worker.jobs group by 1) j) as jobs
+       from public.campaigns c where c.campaign_id = $1`,
+    [campaignId],
+  );
+  return JSON.stringify(rows[0] ?? 'no such campaign');
+}
+
 export async function waitUntilDone(
   db: BenchDatabase,
   campaignId: string,
@@ -68,7 +87,9 @@ export async function waitUntilDone(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while ((await campaignStatus(db, campaignId)) !== 'done') {
-    if (Date.now() > deadline) throw new Error('campaign not done in time');
+    if (Date.now() > deadline) {
+      throw new Error(`campaign not done in time: ${await stuckState(db, campaignId)}`);
+    }
     for (const w of workers) {
       if (w.child.exitCode !== null) throw new Error(`worker died:\n${w.output()}`);
     }
