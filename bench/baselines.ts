@@ -192,7 +192,7 @@ if (import.meta.main) {
   const config = loadConfig({});
   const options = {
     concurrency: config.worker.concurrency,
-    local_queue_size: config.worker.localQueueSize ?? config.worker.concurrency,
+    local_queue_size: sendRunnerPreset(config).localQueue?.size ?? 0,
   };
   for (const [name, measure] of [
     ['noop', measureNoopJobs],

@@ -58,7 +58,7 @@ const envSchema = z.object({
   SNS_TOPIC_ARNS: csv,
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
-  WORKER_CONCURRENCY: positiveInt(128),
+  WORKER_CONCURRENCY: positiveInt(64),
   // Prometheus /metrics, on a listener of its own bound to METRICS_HOST, never on the public one
   // (PORT) with the webhook and the unsubscribe pages: `serve` and `start` on METRICS_PORT,
   // `worker` on WORKER_METRICS_PORT (its own counters). Unset: no metrics listener.
@@ -69,7 +69,7 @@ const envSchema = z.object({
     z.coerce.number<string | undefined>().int().min(0).max(65535).optional(),
   ),
   METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  // Unset: as large as the concurrency (graphile-worker warns when it is smaller).
+  // Unset: 100, or the concurrency when larger (graphile-worker warns when it is smaller).
   WORKER_LOCAL_QUEUE_SIZE: z.coerce.number().int().min(0).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // How old a signed SNS message may be; SNS keeps its original Timestamp on every retry.

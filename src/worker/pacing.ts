@@ -33,9 +33,11 @@ const MAX_SLOT_TRIES = 10;
 
 // A paced job claims this long before its slot, so that the claim's commit is done by then. A
 // claim committed after its slot's MAX_SLOT_LATENESS_MS loses the slot, and on these 2-core hosts
-// at R = 1,000/s one claim in a hundred took 25-40 ms (bench/pacing.ts, concurrency 128: with
-// 8 ms, 250-260 of a run's 19,200 sends missed their slot, 0.947 R; with 50 ms, 86 and
-// 0.956-0.957 R). The price: a worker killed in between leaves rate x this many more recipients
+// at R = 1,000/s one claim in a hundred took 25-40 ms (bench/pacing.ts, WORKER_CONCURRENCY 128:
+// with 8 ms, 250-260 of a run's 19,200 sends missed their slot, 0.947 R; with 50 ms, 86 and
+// 0.956-0.957 R). A job whose slot is nearer claims at once: with the default 64 jobs a process
+// reserves its slots only ~20 ms ahead at that rate (0.948-0.951 R, against 0.945-0.950 R with
+// 8 ms). The price: a worker killed in between leaves up to rate x this many more recipients
 // claimed and never sent, in doubt (50 at R = 1,000/s, beside the rate x SES latency in flight).
 const CLAIM_LEAD_MS = 50;
 

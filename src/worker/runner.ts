@@ -90,11 +90,15 @@ const SEND_TASK = 'send_recipient';
 // outside the send runner, completeJobBatchDelay stay off: graphile-worker 0.18 never retries a
 // batch that fails (upstream #636), and with the SES events' jobs batched a deadlock once stopped
 // a worker in 1 of 6 runs.
+// graphile-worker's local queue: jobs fetched in one query. Never smaller than the concurrency
+// unless WORKER_LOCAL_QUEUE_SIZE says so: graphile-worker then warns, and fetches too few at once.
+const LOCAL_QUEUE_SIZE = 100;
+
 export function workerPreset(
   config: Config,
   concurrency = config.worker.concurrency,
 ): NonNullable<GraphileConfig.Preset['worker']> {
-  const localQueueSize = config.worker.localQueueSize ?? concurrency;
+  const localQueueSize = config.worker.localQueueSize ?? Math.max(LOCAL_QUEUE_SIZE, concurrency);
   return {
     ...(localQueueSize > 0 ? { localQueue: { size: localQueueSize } } : {}),
     pollInterval: 1_000,

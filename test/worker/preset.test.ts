@@ -3,11 +3,12 @@ import { loadConfig } from '../../src/config.ts';
 import { sendRunnerPreset, workerPreset } from '../../src/worker/runner.ts';
 
 // graphile-worker warns, and fetches in too small batches, when its local queue is smaller than
-// the concurrency; unset, the queue follows the concurrency, including `mailer worker -c N`.
-test('the local queue is as large as the concurrency unless WORKER_LOCAL_QUEUE_SIZE says', (t) => {
+// the concurrency; unset, the queue is 100 or the concurrency when larger (`mailer worker -c N`).
+test('the local queue is never smaller than the concurrency unless WORKER_LOCAL_QUEUE_SIZE says', (t) => {
   const defaults = loadConfig({});
-  t.is(defaults.worker.concurrency, 128);
-  t.deepEqual(workerPreset(defaults).localQueue, { size: 128 });
+  t.is(defaults.worker.concurrency, 64);
+  t.deepEqual(workerPreset(defaults).localQueue, { size: 100 });
+  t.deepEqual(workerPreset(loadConfig({ WORKER_CONCURRENCY: '128' })).localQueue, { size: 128 });
   t.deepEqual(sendRunnerPreset(defaults, 300).localQueue, { size: 300 });
   t.is(sendRunnerPreset(defaults).completeJobBatchDelay, 5);
 
