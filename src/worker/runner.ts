@@ -86,14 +86,14 @@ export function workerPoolSize(concurrency: number): number {
 // reconciliation, generation) runs in a second runner with as many slots, never behind a send.
 const SEND_TASK = 'send_recipient';
 
-// The graphile-worker options both runners of a `mailer worker` run with. failJobBatchDelay and,
-// outside the send runner, completeJobBatchDelay stay off: graphile-worker 0.18 never retries a
-// batch that fails (upstream #636), and with the SES events' jobs batched a deadlock once stopped
-// a worker in 1 of 6 runs.
 // graphile-worker's local queue: jobs fetched in one query. Never smaller than the concurrency
 // unless WORKER_LOCAL_QUEUE_SIZE says so: graphile-worker then warns, and fetches too few at once.
 const LOCAL_QUEUE_SIZE = 100;
 
+// The graphile-worker options both runners of a `mailer worker` run with. failJobBatchDelay and,
+// outside the send runner, completeJobBatchDelay stay off: graphile-worker 0.18 never retries a
+// batch that fails (upstream #636), and with the SES events' jobs batched a deadlock once stopped
+// a worker in 1 of 6 runs.
 export function workerPreset(
   config: Config,
   concurrency = config.worker.concurrency,
