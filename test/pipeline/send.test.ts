@@ -157,3 +157,32 @@ test('generating twice for the same week and date makes one campaign', async (t)
   t.is(rows[0].n, 1);
   t.is(p.ses.sent().length, 10);
 });
+
+test("a campaign's last sends share their done checks", async (t) => {
+  // Every send that found nothing pending asked finish_campaign_if_complete on its own: with 64
+  // jobs at once, about 64 checks at the end of every campaign, each reading the campaign's
+  // pending recipients. Those of a process that ask while one check is on its way share the next.
+  const p = await startPipeline(t, { env: { WORKER_CONCURRENCY: '64' } });
+  const { rows } = await p.db.pool.query<{ db: string }>('select current_database() as db');
+  await p.db.pool.query(`alter database "${rows[0]?.db}" set track_functions = 'pl'`);
+  await seedCustomers(p.db, { active: 400 });
+  const worker = await p.startWorker();
+  const campaignId = await generate(p.db);
+  await waitForDone(p.db, campaignId);
+  t.deepEqual(await statusCounts(p.db, campaignId), { sent: 400 });
+  // A backend's function counts reach the statistics when its session ends.
+  worker.child.kill('SIGTERM');
+  await worker.exited;
+  const calls = await waitFor(
+    async () => {
+      const { rows: stats } = await p.db.pool.query<{ calls: number }>(
+        `select coalesce(sum(calls), 0)::int as calls from pg_stat_user_functions
+          where schemaname = 'public' and funcname = 'finish_campaign_if_complete'`,
+      );
+      return stats[0]?.calls || undefined;
+    },
+    { what: 'the function statistics' },
+  );
+  t.log(`finish_campaign_if_complete called ${calls} times for 400 recipients`);
+  t.true(calls <= 16, `${calls} done checks`);
+});
