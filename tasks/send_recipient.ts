@@ -33,7 +33,7 @@ import {
 import { createCircuitBreaker } from '../src/ses/circuit-breaker.ts';
 import { classifySendError, errorMessage, errorName } from '../src/ses/errors.ts';
 import { buildSendEmailInput, type OutgoingEmail } from '../src/ses/message.ts';
-import { DeadlineMissedError, sendBy } from '../src/ses/sdk-stack.ts';
+import { NotWrittenError, type WriteGate, writeWhen } from '../src/ses/sdk-stack.ts';
 import { defineTask, PermanentJobError } from '../src/worker/define.ts';
 import type { TaskDeps } from '../src/worker/deps.ts';
 import { createFailureGuard } from '../src/worker/failure-guard.ts';
@@ -77,7 +77,7 @@ export default function createSendRecipient(deps: TaskDeps) {
   async function send(
     key: RecipientKey,
     claim: SendClaim,
-    deadline: number | undefined,
+    gate: WriteGate | undefined,
   ): Promise<SendOutcome> {
     let email: OutgoingEmail;
     try {
@@ -96,12 +96,12 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
     try {
       const input = buildSendEmailInput(email);
-      if (deadline !== undefined) sendBy(input, deadline);
+      if (gate) writeWhen(input, gate);
       const result = await ses.send(new SendEmailCommand(input));
       breaker.succeeded();
       return { outcome: 'sent', messageId: result.MessageId ?? 'unknown' };
     } catch (error) {
-      if (error instanceof DeadlineMissedError) throw error;
+      if (error instanceof NotWrittenError) throw error;
       deps.metrics.sesErrors.inc({ name: errorName(error) });
       const message = errorMessage(error);
       switch (classifySendError(error, config.ses.from)) {
@@ -215,7 +215,7 @@ export default function createSendRecipient(deps: TaskDeps) {
     }
     const attempt = claim.attempt_count;
     if (attempt === null) throw new Error('send_recipient: a claim without its attempt number');
-    const outcome = await pacer.sendAt(slot, place, (deadline) => send(key, claim, deadline));
+    const outcome = await pacer.sendAt(slot, place, (gate) => send(key, claim, gate));
     const recorded = await batches.record(key, attempt, outcome);
     if (recorded === 'stale') {
       // Claimed again since (an operator's resend after this attempt was put in doubt): this

@@ -1,4 +1,4 @@
-// The SESv2 client as a sending worker configures it: one attempt per call, a send deadline (the
+// The SESv2 client as a sending worker configures it: one attempt per call, a write gate (the
 // changes to the SDK's own stack are in src/ses/sdk-stack.ts), and placeholder credentials only
 // for a loopback (local SES) endpoint. Connecting at start-up is src/ses/connect.ts.
 import { Agent as HttpAgent } from 'node:http';
@@ -28,7 +28,7 @@ export function createSesClient(
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     // Resolve each command's middleware stack once, not on every call. Per-call behaviour (the
-    // send deadline) therefore lives in the client's stack, keyed by the command's input.
+    // write gate) therefore lives in the client's stack, keyed by the command's input.
     cacheMiddleware: true,
     sha256: Sha256,
     // One attempt per call: whether a failed send may be retried is our decision (at-most-once),

@@ -2,7 +2,7 @@
 // leans on SDK internals (middleware names and steps) that an SDK upgrade may move:
 // - tuneSendingStack removes per-request steps a sending worker does not need, replaces the retry
 //   step by a pass-through (one attempt per call: whether to retry is ours to decide), and adds
-//   the send deadline (sendBy). It throws when a middleware it removes is missing, so an upgrade
+//   the write gate (writeWhen: a paced send waits for its slot there). It throws when a middleware it removes is missing, so an upgrade
 //   that renames one fails the tests (test/ses/sdk-stack.test.ts) instead of silently costing CPU.
 // - Sha256 is the hash the SDK signs requests with (SigV4: SHA-256 and HMAC-SHA-256), made
 //   cheaper for a client that signs thousands of requests a second. The SDK's own class hands
@@ -81,20 +81,28 @@ export const UNNEEDED_MIDDLEWARE = [
 // Replaced by a pass-through of the same name: the signing step is positioned relative to it.
 export const RETRY_MIDDLEWARE = 'retryMiddleware';
 
-const deadlines = new WeakMap<object, number>();
+/**
+ * Decides when a prepared request (serialised and signed) is written: the SDK's last step awaits
+ * wait(), and the request is written as soon as it resolves. A rejection drops the request
+ * unwritten: nothing reaches SES.
+ */
+export interface WriteGate {
+  wait(): Promise<void>;
+}
 
-/** Thrown instead of writing a request whose deadline (see sendBy) has passed. */
-export class DeadlineMissedError extends Error {
-  override name = 'DeadlineMissedError';
+const gates = new WeakMap<object, WriteGate>();
+
+/** Thrown by a gate that drops its request: nothing was written. */
+export class NotWrittenError extends Error {
+  override name = 'NotWrittenError';
 }
 
 /**
- * The request made from this command input must leave by `deadline` (epoch ms), or it is not
- * written at all and the send fails with DeadlineMissedError: nothing reaches SES. (The client
+ * The request made from this command input is written only when `gate` lets it. (The client
  * caches its middleware stack, so per-call data reaches the stack keyed by the command's input.)
  */
-export function sendBy<T extends object>(input: T, deadline: number): T {
-  deadlines.set(input, deadline);
+export function writeWhen<T extends object>(input: T, gate: WriteGate): T {
+  gates.set(input, gate);
   return input;
 }
 
@@ -109,16 +117,13 @@ export function tuneSendingStack(client: SESv2Client): void {
   // UUID invocation-id header, error bookkeeping). Errors reach the caller as the deserializer or
   // the HTTP handler threw them, with $metadata.httpStatusCode (src/ses/errors.ts).
   stack.add((next) => next, { step: 'finalizeRequest', priority: 'high', name: RETRY_MIDDLEWARE });
-  // The last step before the request is written (after serialising and signing): a send that
-  // would leave after its deadline is dropped here.
+  // The last step before the request is written (after serialising and signing): a paced send
+  // waits here for its slot, so that at the slot only the write is left.
   stack.add(
     (next) => async (args) => {
-      const deadline = deadlines.get(args.input as object);
-      if (deadline !== undefined && Date.now() > deadline) {
-        throw new DeadlineMissedError('send deadline missed; the request was not written');
-      }
+      await gates.get(args.input as object)?.wait();
       return next(args);
     },
-    { step: 'finalizeRequest', priority: 'low', name: 'mailerSendDeadline' },
+    { step: 'finalizeRequest', priority: 'low', name: 'mailerWriteGate' },
   );
 }

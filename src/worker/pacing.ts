@@ -5,15 +5,17 @@
 // paced jobs of this process may hold a slot at once. tasks/send_recipient.ts only asks it.
 //
 // The life of a paced send: place() (the in-flight limit) -> reserve(key), which sleeps until
-// just before the slot -> the claim -> sendAt(slot, ...), which waits for the slot and sends; a
-// send that would leave late takes a new slot instead. Unpaced, every step passes straight on.
+// just before the slot -> the claim -> sendAt(slot, ...), which prepares the request (renders,
+// serialises, signs) and holds it at the SDK's last step until the slot, then writes it; a send
+// that would leave late takes a new slot instead, and its prepared request waits for that one.
+// Unpaced, every step passes straight on.
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { SendBatches } from '../queries/send-batches.ts';
 import type { RecipientKey } from '../queries/sending.ts';
 import { fetchMaxSendRate } from '../ses/client.ts';
-import { DeadlineMissedError } from '../ses/sdk-stack.ts';
+import { NotWrittenError, type WriteGate } from '../ses/sdk-stack.ts';
 import { createLimiter } from './limiter.ts';
 
 // Pacing spends 96% of the allowed rate: a send that starts late (a busy CPU, a slow request)
@@ -23,13 +25,24 @@ export const PACING_HEADROOM = 0.96;
 
 // A send that would leave more than this after its slot takes a new slot instead: late sends
 // would bunch up with the on-time ones behind them and overfill a one-second window. The check
-// runs on waking up, and again as the last step before the request is written (after rendering,
-// building and signing: src/ses/sdk-stack.ts sendBy), because a cold SDK path or a busy CPU can
-// take longer than the margin.
-const MAX_SLOT_LATENESS_MS = 20;
+// runs as the last step before the request is written (src/ses/sdk-stack.ts writeWhen): the
+// request is rendered, serialised and signed before its slot, so only the write is left.
+// - It used to run before that work too, which then came after the slot. On a busy CPU the sends
+//   woken together by one claim batch prepared their requests in turn, and the last ones missed
+//   their slots, took new ones and prepared again: bench/scaling.ts, 4 processes at
+//   R = 1,000,000/s, 1.3-1.9 new slots per send.
+// - 10 ms, not the 20 it was: with only the write left a send seldom needs more, and the rest of
+//   the headroom is for the way to SES. test/pipeline/pacing.exclusive.test.ts at R = 100 saw 100
+//   sends in its first second with 20 ms, and the local SES refused 1-2 as over its rate in 2 of
+//   3 runs; 99-100 and none refused with 10 ms.
+const MAX_SLOT_LATENESS_MS = 10;
 
 // After this many new slots a send goes as it is.
 const MAX_SLOT_TRIES = 10;
+
+// A request signed this long before its slot is signed again just before it (SES refuses a
+// signature more than 5 minutes old): a new slot can be that far ahead at a low rate.
+export const MAX_SIGNED_AGE_MS = 60_000;
 
 // A paced job claims this long before its slot, so that the claim's commit is done by then. A
 // claim committed after its slot's MAX_SLOT_LATENESS_MS loses the slot, and on these 2-core hosts
@@ -79,15 +92,16 @@ export interface Pacer {
    */
   reserve(key: RecipientKey): Promise<Slot | undefined>;
   /**
-   * Runs `send` at the slot (paced and no slot yet: a campaign resumed between the reservation
-   * and the claim takes one now), with the deadline the request must leave by, and frees the
-   * place as the request starts. A send that would leave late (DeadlineMissedError: nothing was
-   * written) takes a new slot and runs again.
+   * Runs `send` at once with the gate its request must wait at (src/ses/sdk-stack.ts writeWhen;
+   * undefined when unpaced): the gate opens at the slot (paced and no slot yet: a campaign resumed
+   * between the reservation and the claim takes one now) and frees the place. A request that
+   * would leave late takes a new slot and waits for it; one prepared too long before its slot
+   * is dropped unwritten (NotWrittenError) and `send` runs again.
    */
   sendAt<T>(
     slot: Slot | undefined,
     place: Place,
-    send: (deadline: number | undefined) => Promise<T>,
+    send: (gate: WriteGate | undefined) => Promise<T>,
   ): Promise<T>;
 }
 
@@ -97,7 +111,11 @@ async function sleepUntil(at: number): Promise<void> {
 }
 
 /** accountRate: sends per second allowed (see resolveAccountRate); undefined or 0: unpaced. */
-export function createPacer(accountRate: () => number | undefined, batches: SendBatches): Pacer {
+export function createPacer(
+  accountRate: () => number | undefined,
+  batches: SendBatches,
+  maxSignedAgeMs = MAX_SIGNED_AGE_MS,
+): Pacer {
   const rate = () => (accountRate() ?? 0) * PACING_HEADROOM || undefined;
   const limiter = createLimiter(() =>
     Math.max(MIN_PACED_WAITING, Math.ceil((rate() ?? 0) * PACED_HORIZON_S)),
@@ -125,18 +143,29 @@ export function createPacer(accountRate: () => number | undefined, batches: Send
         return send(undefined);
       }
       let at = slot?.at ?? (await batches.reserveAgain(current));
-      for (let tries = 1; ; tries++) {
-        const deadline = tries > MAX_SLOT_TRIES ? undefined : at + MAX_SLOT_LATENESS_MS;
-        await sleepUntil(at);
-        if (deadline === undefined || Date.now() <= deadline) {
-          place.release();
-          try {
-            return await send(deadline);
-          } catch (error) {
-            if (!(error instanceof DeadlineMissedError)) throw error;
-          }
+      let tries = 1;
+      for (;;) {
+        const prepared = Date.now();
+        const gate: WriteGate = {
+          async wait() {
+            for (;;) {
+              if (at - prepared > maxSignedAgeMs) throw new NotWrittenError('signed too early');
+              await sleepUntil(at);
+              if (tries > MAX_SLOT_TRIES || Date.now() <= at + MAX_SLOT_LATENESS_MS) {
+                place.release();
+                return;
+              }
+              tries++;
+              at = await batches.reserveAgain(current);
+            }
+          },
+        };
+        try {
+          return await send(gate);
+        } catch (error) {
+          if (!(error instanceof NotWrittenError)) throw error;
         }
-        at = await batches.reserveAgain(current);
+        await sleepUntil(at - CLAIM_LEAD_MS);
       }
     },
   };

@@ -3,7 +3,7 @@ import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
 import { loadConfig } from '../../src/config.ts';
 import { createSesClient } from '../../src/ses/client.ts';
-import { DeadlineMissedError, Sha256, sendBy } from '../../src/ses/sdk-stack.ts';
+import { NotWrittenError, Sha256, type WriteGate, writeWhen } from '../../src/ses/sdk-stack.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { simpleEmail } from '../ses-local/helpers.ts';
 
@@ -19,26 +19,47 @@ async function projectClient(t: import('ava').ExecutionContext) {
   return { ses, client };
 }
 
-test('does not write a request whose deadline has passed, and nothing reaches SES', async (t) => {
+const dropped: WriteGate = {
+  wait: () => Promise.reject(new NotWrittenError('late')),
+};
+
+test('does not write a request its gate drops, and nothing reaches SES', async (t) => {
   const { ses, client } = await projectClient(t);
-  const late = sendBy(simpleEmail(['late@example.com']), Date.now() - 1);
-  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: DeadlineMissedError });
+  const late = writeWhen(simpleEmail(['late@example.com']), dropped);
+  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: NotWrittenError });
   t.is(ses.sendCallCount(), 0);
 });
 
-test('a deadline belongs to its own command input, with the middleware stack cached', async (t) => {
+test('a gate belongs to its own command input, with the middleware stack cached', async (t) => {
   const { ses, client } = await projectClient(t);
   await client.send(new SendEmailCommand(simpleEmail(['first@example.com'])));
-  const late = sendBy(simpleEmail(['late@example.com']), Date.now() - 1);
-  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: DeadlineMissedError });
-  const onTime = sendBy(simpleEmail(['on-time@example.com']), Date.now() + 60_000);
-  await client.send(new SendEmailCommand(onTime));
+  const late = writeWhen(simpleEmail(['late@example.com']), dropped);
+  await t.throwsAsync(client.send(new SendEmailCommand(late)), { instanceOf: NotWrittenError });
+  const open = writeWhen(simpleEmail(['open@example.com']), { wait: () => Promise.resolve() });
+  await client.send(new SendEmailCommand(open));
   await client.send(new SendEmailCommand(simpleEmail(['plain@example.com'])));
   t.deepEqual(
     ses.sent().map((m) => m.to[0]),
-    ['first@example.com', 'on-time@example.com', 'plain@example.com'],
+    ['first@example.com', 'open@example.com', 'plain@example.com'],
   );
   t.is(ses.sendCallCount(), 3);
+});
+
+test('a request waits at its gate and is written when the gate opens', async (t) => {
+  const { ses, client } = await projectClient(t);
+  let open: () => void = () => undefined;
+  const input = writeWhen(simpleEmail(['slot@example.com']), {
+    wait: () => new Promise<void>((resolve) => (open = resolve)),
+  });
+  const sending = client.send(new SendEmailCommand(input));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.is(ses.sendCallCount(), 0);
+  open();
+  await sending;
+  t.deepEqual(
+    ses.sent().map((m) => m.to[0]),
+    ['slot@example.com'],
+  );
 });
 
 test('one attempt per call: a 500 and a 429 reach the caller with their status, sent once each', async (t) => {

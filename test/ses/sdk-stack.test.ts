@@ -25,13 +25,15 @@ test('every middleware the sending stack removes is in the SDK default SESv2 cli
   }
 });
 
-test('the tuned stack has none of them, a pass-through retry step and the deadline step', (t) => {
+test('the tuned stack has none of them, a pass-through retry step and the write gate', (t) => {
   const client = defaultClient();
   tuneSendingStack(client);
   const present = names(client);
   for (const name of UNNEEDED_MIDDLEWARE) t.false(present.includes(name), name);
   t.is(present.filter((name) => name === RETRY_MIDDLEWARE).length, 1);
-  t.true(present.includes('mailerSendDeadline'));
+  // The gate is the last step before the write: after signing, before the handler.
+  t.true(present.indexOf('httpSigningMiddleware') < present.indexOf('mailerWriteGate'));
+  t.is(present.indexOf('mailerWriteGate'), present.indexOf('deserializerMiddleware') - 1);
 });
 
 test('tuning a stack that lacks a middleware throws, naming it', (t) => {

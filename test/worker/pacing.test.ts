@@ -1,0 +1,101 @@
+// The pacer's own logic (when a prepared request may be written, new slots for late ones) with
+// an in-memory SendBatches; the paced pipeline end to end is test/pipeline/pacing.exclusive.test.ts.
+import test from 'ava';
+import type { SendBatches } from '../../src/queries/send-batches.ts';
+import { NotWrittenError, type WriteGate } from '../../src/ses/sdk-stack.ts';
+import { createPacer, type Place } from '../../src/worker/pacing.ts';
+
+/** Hands out the given new slots in turn (ms from the call), and counts the calls. */
+function fakeBatches(newSlotsInMs: number[]) {
+  const calls = { reserveAgain: 0 };
+  const batches: SendBatches = {
+    reserve: () => Promise.reject(new Error('not used')),
+    reserveAgain: async () => Date.now() + (newSlotsInMs[calls.reserveAgain++] ?? 0),
+    claim: () => Promise.reject(new Error('not used')),
+    record: () => Promise.reject(new Error('not used')),
+  };
+  return { batches, calls };
+}
+
+function countingPlace() {
+  const place = { released: 0, release: () => void place.released++ };
+  return place satisfies Place;
+}
+
+/** Stands in for the SDK: prepares at once, waits at the gate, answers when it is written. */
+function sdk() {
+  const prepared: number[] = [];
+  const send = async (gate: WriteGate | undefined) => {
+    prepared.push(Date.now());
+    await gate?.wait();
+    return Date.now();
+  };
+  return { send, prepared };
+}
+
+test('a paced request is prepared at once and written at its slot, freeing its place', async (t) => {
+  const { batches } = fakeBatches([]);
+  const pacer = createPacer(() => 100, batches);
+  const place = countingPlace();
+  const { send, prepared } = sdk();
+  const at = Date.now() + 150;
+  const written = await pacer.sendAt({ at, rate: 96 }, place, send);
+  t.true(written >= at, `written ${at - written} ms before its slot`);
+  t.true((prepared[0] ?? 0) < at - 100, 'prepared well before the slot');
+  t.is(place.released, 1);
+});
+
+test('a request that would leave late takes a new slot and is written at it, prepared once', async (t) => {
+  const { batches, calls } = fakeBatches([100]);
+  const pacer = createPacer(() => 100, batches);
+  const { send, prepared } = sdk();
+  const asked = Date.now();
+  const written = await pacer.sendAt({ at: Date.now() - 1_000, rate: 96 }, countingPlace(), send);
+  t.is(calls.reserveAgain, 1);
+  t.true(written - asked >= 100, 'written at the new slot');
+  t.is(prepared.length, 1);
+});
+
+test('a request signed too long before its new slot is dropped unwritten and signed again', async (t) => {
+  const { batches, calls } = fakeBatches([300]);
+  const pacer = createPacer(() => 100, batches, 100);
+  const gates: WriteGate[] = [];
+  const outcomes: string[] = [];
+  const asked = Date.now();
+  const written = await pacer.sendAt(
+    { at: Date.now() - 1_000, rate: 96 },
+    countingPlace(),
+    async (gate) => {
+      if (gate) gates.push(gate);
+      const prepared = Date.now() - asked;
+      try {
+        await gate?.wait();
+        outcomes.push(`written, prepared at ${prepared}`);
+        return Date.now();
+      } catch (error) {
+        t.true(error instanceof NotWrittenError);
+        outcomes.push('dropped');
+        throw error;
+      }
+    },
+  );
+  t.is(calls.reserveAgain, 1);
+  t.is(outcomes.length, 2);
+  t.is(outcomes[0], 'dropped');
+  // Prepared again just before the new slot (50 ms ahead, as a claim), then written at it.
+  const preparedAgain = Number(outcomes[1]?.replace('written, prepared at ', ''));
+  t.true(preparedAgain >= 300 - 60 && preparedAgain < 300, `prepared again at ${preparedAgain}`);
+  t.true(written - asked >= 300);
+});
+
+test('unpaced, a request has no gate and its place is freed at once', async (t) => {
+  const { batches } = fakeBatches([]);
+  const pacer = createPacer(() => 0, batches);
+  const place = countingPlace();
+  let gated = true;
+  await pacer.sendAt(undefined, place, async (gate) => {
+    gated = gate !== undefined;
+    t.is(place.released, 1);
+  });
+  t.false(gated);
+});
