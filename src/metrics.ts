@@ -1,6 +1,6 @@
 // Prometheus metrics (prom-client). Three kinds:
 // - counters kept by the process that does the work (sends by outcome, SES errors by name, events
-//   by type): a worker process serves them on WORKER_METRICS_PORT, `start` and `serve` on
+//   by type, paced sends that missed their slot): a worker process serves them on WORKER_METRICS_PORT, `start` and `serve` on
 //   METRICS_PORT (src/http/metrics.ts; never on the public listener);
 // - gauges read from the database (queue depth, in-doubt recipients, campaign progress), the same
 //   whichever process is scraped, read at most once per DATABASE_REFRESH_MS;
@@ -18,6 +18,7 @@ export interface Metrics {
   sends: Counter<'outcome'>;
   sesErrors: Counter<'name'>;
   events: Counter<'type'>;
+  slotsMissed: Counter;
 }
 
 export function createMetrics(
@@ -44,6 +45,13 @@ export function createMetrics(
     name: 'mailer_ses_events_total',
     help: 'SES events applied by process_ses_event in this process, by type',
     labelNames: ['type'] as const,
+    registers: [registry],
+  });
+  const slotsMissed = new Counter({
+    name: 'mailer_send_slots_missed_total',
+    help:
+      'paced sends of this process that would have left too late after their slot and took a ' +
+      'new one (a busy CPU or a slow database: fewer sends per second than the rate)',
     registers: [registry],
   });
 
@@ -132,5 +140,5 @@ export function createMetrics(
     }
   }
 
-  return { registry, sends, sesErrors, events };
+  return { registry, sends, sesErrors, events, slotsMissed };
 }

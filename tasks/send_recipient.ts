@@ -45,7 +45,9 @@ export default function createSendRecipient(deps: TaskDeps) {
   const { pool, config, ses } = deps;
   // Claims and outcomes of the sends running at the same moment share one statement and commit.
   const batches = createSendBatches(pool, { leaseSeconds: config.sendClaimLeaseSeconds });
-  const pacer = createPacer(deps.sendRate, batches);
+  const pacer = createPacer(deps.sendRate, batches, {
+    onSlotMissed: () => deps.metrics.slotsMissed.inc(),
+  });
   const breaker = createCircuitBreaker({ logger: deps.logger });
   const failureGuard = createFailureGuard(config.sendFailureMaxRate);
   // Whether a campaign is done: the last sends of a campaign each ask after their outcome, and

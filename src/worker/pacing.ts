@@ -110,12 +110,16 @@ async function sleepUntil(at: number): Promise<void> {
   if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 }
 
-/** accountRate: sends per second allowed (see resolveAccountRate); undefined or 0: unpaced. */
+/**
+ * accountRate: sends per second allowed (see resolveAccountRate); undefined or 0: unpaced.
+ * onSlotMissed: called for every send that takes a new slot because it would have left late.
+ */
 export function createPacer(
   accountRate: () => number | undefined,
   batches: SendBatches,
-  maxSignedAgeMs = MAX_SIGNED_AGE_MS,
+  options: { maxSignedAgeMs?: number; onSlotMissed?: () => void } = {},
 ): Pacer {
+  const maxSignedAgeMs = options.maxSignedAgeMs ?? MAX_SIGNED_AGE_MS;
   const rate = () => (accountRate() ?? 0) * PACING_HEADROOM || undefined;
   const limiter = createLimiter(() =>
     Math.max(MIN_PACED_WAITING, Math.ceil((rate() ?? 0) * PACED_HORIZON_S)),
@@ -156,6 +160,7 @@ export function createPacer(
                 return;
               }
               tries++;
+              options.onSlotMissed?.();
               at = await batches.reserveAgain(current);
             }
           },

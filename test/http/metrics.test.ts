@@ -150,5 +150,6 @@ test("a worker's /metrics counts its sends by outcome and SES errors by name", a
   t.regex(body, /^mailer_sends_total\{outcome="sent"\} 8$/m);
   t.regex(body, /^mailer_sends_total\{outcome="failed"\} 2$/m);
   t.regex(body, /^mailer_ses_errors_total\{name="MessageRejected"\} 2$/m);
+  t.regex(body, /^mailer_send_slots_missed_total \d+$/m);
   t.regex(body, /^process_cpu_user_seconds_total \d/m);
 });

@@ -47,18 +47,20 @@ test('a paced request is prepared at once and written at its slot, freeing its p
 
 test('a request that would leave late takes a new slot and is written at it, prepared once', async (t) => {
   const { batches, calls } = fakeBatches([100]);
-  const pacer = createPacer(() => 100, batches);
+  let missed = 0;
+  const pacer = createPacer(() => 100, batches, { onSlotMissed: () => missed++ });
   const { send, prepared } = sdk();
   const asked = Date.now();
   const written = await pacer.sendAt({ at: Date.now() - 1_000, rate: 96 }, countingPlace(), send);
   t.is(calls.reserveAgain, 1);
+  t.is(missed, 1);
   t.true(written - asked >= 100, 'written at the new slot');
   t.is(prepared.length, 1);
 });
 
 test('a request signed too long before its new slot is dropped unwritten and signed again', async (t) => {
   const { batches, calls } = fakeBatches([300]);
-  const pacer = createPacer(() => 100, batches, 100);
+  const pacer = createPacer(() => 100, batches, { maxSignedAgeMs: 100 });
   const gates: WriteGate[] = [];
   const outcomes: string[] = [];
   const asked = Date.now();
