@@ -1,7 +1,11 @@
 // Pacing's correctness property: no one-second window holds more than R sends. The mean rate is
 // a performance figure (a busy machine lowers it without anything being wrong): the test logs it,
 // and bench/pacing.ts measures it (ratio_mean_to_rate).
+import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import test from 'ava';
+import { loadConfig } from '../../src/config.ts';
+import { createSesClient } from '../../src/ses/client.ts';
+import { simpleEmail } from '../ses-local/helpers.ts';
 import { generate, seedCustomers, startPipeline, waitForDone } from './harness.ts';
 
 test('pacing at R/s across 3 workers: no one-second window above R', async (t) => {
@@ -11,12 +15,18 @@ test('pacing at R/s across 3 workers: no one-second window above R', async (t) =
     env: { SES_MAX_SEND_RATE: String(rate) },
   });
   await seedCustomers(p.db, { active: 1500 });
+  // The local SES answers its first SendEmail slowly (its code not compiled yet), and the
+  // requests arriving meanwhile are timed together when it gets to them: a real SES is warm.
+  const client = createSesClient(loadConfig({}), p.ses.url);
+  await client.send(new SendEmailCommand(simpleEmail(['warm-up@example.com'])));
+  client.destroy();
   await Promise.all([p.startWorker(), p.startWorker(), p.startWorker()]);
   const campaignId = await generate(p.db);
   await waitForDone(p.db, campaignId, 60_000);
 
   const times = p.ses
     .sent()
+    .filter((m) => m.to[0] !== 'warm-up@example.com')
     .map((m) => m.acceptedAt)
     .sort((a, b) => a - b);
   t.is(times.length, 1500);
@@ -38,5 +48,5 @@ test('pacing at R/s across 3 workers: no one-second window above R', async (t) =
   }
   t.log(`per second: ${[...perSecond.values()].join(' ')}`);
   t.true(worst <= rate, `busiest window ${worst} > ${rate}`);
-  t.is(p.ses.sendCallCount(), 1500, 'SES never had to answer 429');
+  t.is(p.ses.sendCallCount(), 1 + 1500, 'SES never had to answer 429');
 });
