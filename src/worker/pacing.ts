@@ -33,7 +33,7 @@ export const PACING_HEADROOM = 0.96;
 //   R = 1,000,000/s, 1.3-1.9 new slots per send.
 // - 10 ms, not the 20 it was: the rest of the headroom is for the way to SES.
 //   test/pipeline/pacing.exclusive.test.ts at R = 100 saw 100 sends in its first second with
-//   20 ms, and the local SES refused 1-2 as over its rate in 2 of 3 runs (1 of 3 with it warmed
+//   20 ms, and the local SES refused 1-2 as over its rate in 4 of 5 runs (1 of 3 with it warmed
 //   first); with 10 ms, 97-100 and none refused in 6. The price, at a rate that binds: a send
 //   10-20 ms late now loses its slot. bench/pacing.ts 4a, one run traced: 430 of 19,200 sends
 //   missed their slot, 313 of them by 10-20 ms (1.6% of the run); a third in the campaign's
