@@ -1,7 +1,8 @@
 // Prometheus metrics (prom-client). Three kinds:
 // - counters kept by the process that does the work (sends by outcome, SES errors by name, events
-//   by type, paced sends that missed their slot): a worker process serves them on WORKER_METRICS_PORT, `start` and `serve` on
-//   METRICS_PORT (src/http/metrics.ts; never on the public listener);
+//   by type, paced sends that missed their slot): a worker process serves them on
+//   WORKER_METRICS_PORT, `start` and `serve` on METRICS_PORT (src/http/metrics.ts; never on the
+//   public listener);
 // - gauges read from the database (queue depth, in-doubt recipients, campaign progress), the same
 //   whichever process is scraped, read at most once per DATABASE_REFRESH_MS;
 // - prom-client's default process metrics (CPU, memory, event loop lag, GC, handles).

@@ -2,8 +2,9 @@
 // leans on SDK internals (middleware names and steps) that an SDK upgrade may move:
 // - tuneSendingStack removes per-request steps a sending worker does not need, replaces the retry
 //   step by a pass-through (one attempt per call: whether to retry is ours to decide), and adds
-//   the write gate (writeWhen: a paced send waits for its slot there). It throws when a middleware it removes is missing, so an upgrade
-//   that renames one fails the tests (test/ses/sdk-stack.test.ts) instead of silently costing CPU.
+//   the write gate (writeWhen: a paced send waits for its slot there). It throws when a
+//   middleware it removes is missing, so an upgrade that renames one fails the tests
+//   (test/ses/sdk-stack.test.ts) instead of silently costing CPU.
 // - Sha256 is the hash the SDK signs requests with (SigV4: SHA-256 and HMAC-SHA-256), made
 //   cheaper for a client that signs thousands of requests a second. The SDK's own class hands
 //   node:crypto the HMAC key as bytes on every request, and node:crypto turns bytes into a key

@@ -45,7 +45,7 @@ const MAX_SLOT_TRIES = 10;
 
 // A request signed this long before its slot is signed again just before it (SES refuses a
 // signature more than 5 minutes old): a new slot can be that far ahead at a low rate.
-export const MAX_SIGNED_AGE_MS = 60_000;
+const MAX_SIGNED_AGE_MS = 60_000;
 
 // A paced job claims this long before its slot, so that the claim's commit is done by then. A
 // claim committed after its slot's MAX_SLOT_LATENESS_MS loses the slot, and on these 2-core hosts

@@ -1,5 +1,6 @@
 // The pacer's own logic (when a prepared request may be written, new slots for late ones) with
-// an in-memory SendBatches; the paced pipeline end to end is test/pipeline/pacing.exclusive.test.ts.
+// an in-memory SendBatches; the paced pipeline end to end is
+// test/pipeline/pacing.exclusive.test.ts.
 import test from 'ava';
 import type { SendBatches } from '../../src/queries/send-batches.ts';
 import { NotWrittenError, type WriteGate } from '../../src/ses/sdk-stack.ts';
