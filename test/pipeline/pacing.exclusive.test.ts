@@ -3,9 +3,7 @@
 // and bench/pacing.ts measures it (ratio_mean_to_rate).
 import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import test from 'ava';
-import { loadConfig } from '../../src/config.ts';
-import { createSesClient } from '../../src/ses/client.ts';
-import { simpleEmail } from '../ses-local/helpers.ts';
+import { createSesClient, simpleEmail } from '../ses-local/helpers.ts';
 import { generate, seedCustomers, startPipeline, waitForDone } from './harness.ts';
 
 test('pacing at R/s across 3 workers: no one-second window above R', async (t) => {
@@ -17,7 +15,7 @@ test('pacing at R/s across 3 workers: no one-second window above R', async (t) =
   await seedCustomers(p.db, { active: 1500 });
   // The local SES answers its first SendEmail slowly (its code not compiled yet), and the
   // requests arriving meanwhile are timed together when it gets to them: a real SES is warm.
-  const client = createSesClient(loadConfig({}), p.ses.url);
+  const client = createSesClient(p.ses.url);
   await client.send(new SendEmailCommand(simpleEmail(['warm-up@example.com'])));
   client.destroy();
   await Promise.all([p.startWorker(), p.startWorker(), p.startWorker()]);
