@@ -20,12 +20,10 @@ import { SendEmailCommand } from '@aws-sdk/client-sesv2';
 import type { JobHelpers } from 'graphile-worker';
 import { z } from 'zod';
 import { maskEmails } from '../src/logger.ts';
-import { coalesce } from '../src/queries/coalesce.ts';
 import { campaignProgress } from '../src/queries/operations.ts';
 import { createSendBatches } from '../src/queries/send-batches.ts';
 import {
   autoPauseCampaign,
-  finishCampaignIfComplete,
   type RecipientKey,
   type SendClaim,
   type SendOutcome,
@@ -50,20 +48,6 @@ export default function createSendRecipient(deps: TaskDeps) {
   });
   const breaker = createCircuitBreaker({ logger: deps.logger });
   const failureGuard = createFailureGuard(config.sendFailureMaxRate);
-  // Whether a campaign is done: the last sends of a campaign each ask after their outcome, and
-  // each check reads the campaign's pending recipients (at the end, past the dead entries of all
-  // of them). The sends of this process that ask while a check is on its way share the next one,
-  // which starts after their outcomes committed and so sees them. One answer of true per campaign.
-  const finishChecks = coalesce<string, boolean>(
-    async (campaignIds) => {
-      const done = new Map<string, boolean>();
-      for (const id of [...new Set(campaignIds)].sort()) {
-        done.set(id, await finishCampaignIfComplete(pool, id));
-      }
-      return campaignIds.map((id, i) => campaignIds.indexOf(id) === i && done.get(id) === true);
-    },
-    { maxBatch: 1_000, maxInFlight: 1 },
-  );
   // The last pause reason logged per campaign, so that the sends in flight when a campaign
   // pauses for one reason log it once, not once each.
   const pauseLogged = new Map<string, string>();
@@ -125,7 +109,7 @@ export default function createSendRecipient(deps: TaskDeps) {
 
   // The job that finishes a campaign logs it once, with its counts (one line per campaign).
   async function finishIfComplete(campaignId: string): Promise<void> {
-    if (!(await finishChecks(campaignId))) return;
+    if (!(await batches.finishIfComplete(campaignId))) return;
     const progress = await campaignProgress(pool, campaignId);
     deps.logger.info(
       { campaign_id: campaignId, recipients: progress?.recipients, counts: progress?.counts },

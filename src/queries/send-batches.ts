@@ -1,12 +1,19 @@
 // Claims and outcomes of the sends a worker process runs at the same moment, written in batches:
 // one statement and one commit for all of them instead of a round trip and a commit per send.
+// (The done checks of a campaign's last sends are shared the same way.)
 // A batch goes out as soon as fewer than `maxInFlight` are on their way; whatever arrives
 // meanwhile waits for the next one. So a lone send waits for nobody, and a busy process pays per
 // batch what it used to pay per send. Each job still gets its own answer, and a claim is still
 // committed before its SendEmail: the answer arrives after the batch's commit.
 import type pg from 'pg';
 import { coalesce } from './coalesce.ts';
-import type { RecipientKey, RecordedOutcome, SendClaim, SendOutcome } from './sending.ts';
+import {
+  finishCampaignIfComplete,
+  type RecipientKey,
+  type RecordedOutcome,
+  type SendClaim,
+  type SendOutcome,
+} from './sending.ts';
 
 // Outcomes wait up to this long for others to share their statement and commit: a paced send's
 // outcome arrives alone (its SES answer, one per slot), so without it a process at R = 1,000/s
@@ -57,6 +64,11 @@ export interface SendBatches {
   claim(key: RecipientKey, paced: boolean): Promise<SendClaim>;
   /** attempt: the claim's attempt_count; an outcome is recorded only for the claim it names. */
   record(key: RecipientKey, attempt: number, outcome: SendOutcome): Promise<RecordedOutcome>;
+  /**
+   * finish_campaign_if_complete for the campaign, shared by the callers that ask while one check
+   * is on its way; true for the first caller of a check that finished the campaign only.
+   */
+  finishIfComplete(campaignId: string): Promise<boolean>;
 }
 
 export function createSendBatches(
@@ -151,10 +163,31 @@ export function createSendBatches(
     return rates.map((_, i) => first + (i * 1000) / rate);
   }, limits);
 
+  // The last sends of a campaign each ask whether it is done, and each check reads the campaign's
+  // pending recipients (at the end, past the dead entries of all of them). Those that ask while a
+  // check is on its way share the next one, which starts after their outcomes committed and so
+  // sees them.
+  const finishIfComplete = coalesce<string, boolean>(
+    async (campaignIds) => {
+      const done = new Map<string, boolean>();
+      for (const id of [...new Set(campaignIds)].sort()) {
+        done.set(id, await finishCampaignIfComplete(db, id));
+      }
+      // One true per campaign: the first of its callers (the others see it already done).
+      return campaignIds.map((id) => {
+        const first = done.get(id) === true;
+        done.delete(id);
+        return first;
+      });
+    },
+    { maxBatch: 1_000, maxInFlight: 1 },
+  );
+
   return {
     reserve: (key, rate) => reserve({ key, rate }),
     reserveAgain: (rate) => reserveAgain(rate),
     claim: (key, paced) => (paced ? pacedClaim({ key }) : batchedClaim({ key })),
     record: (key, attempt, result) => record({ key, attempt, result }),
+    finishIfComplete,
   };
 }

@@ -14,6 +14,7 @@ function fakeBatches(newSlotsInMs: number[]) {
     reserveAgain: async () => Date.now() + (newSlotsInMs[calls.reserveAgain++] ?? 0),
     claim: () => Promise.reject(new Error('not used')),
     record: () => Promise.reject(new Error('not used')),
+    finishIfComplete: () => Promise.reject(new Error('not used')),
   };
   return { batches, calls };
 }
