@@ -23,7 +23,8 @@ const ses = await startSesProcess();
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const tuned = createSesClient(config, ses.url);
 const sdkDefaults = new SESv2Client({
-  region: config.ses.region,
+  // The project's client takes this region for a local endpoint when none is set; so does this one.
+  region: config.ses.region ?? 'us-east-1',
   endpoint: ses.url,
   maxAttempts: 1,
   credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
