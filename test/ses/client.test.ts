@@ -1,9 +1,17 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import { fc, testProp } from '@fast-check/ava';
 import test from 'ava';
 import { loadConfig } from '../../src/config.ts';
 import { createSesClient } from '../../src/ses/client.ts';
-import { NotWrittenError, Sha256, type WriteGate, writeWhen } from '../../src/ses/sdk-stack.ts';
+import {
+  NotWrittenError,
+  Sha256,
+  tuneSendingStack,
+  type WriteGate,
+  writeWhen,
+} from '../../src/ses/sdk-stack.ts';
 import { startLocalSes } from '../../src/ses-local/server.ts';
 import { simpleEmail } from '../ses-local/helpers.ts';
 
@@ -88,6 +96,52 @@ test('a request that cannot connect fails once, as a network error', async (t) =
     client.send(new SendEmailCommand(simpleEmail(['nobody@example.com']))),
   );
   t.is((error as { code?: string }).code, 'ECONNREFUSED');
+});
+
+test('one signer for every request, signing with the credentials of the moment', async (t) => {
+  // An endpoint that answers every SendEmail and keeps each request's Authorization header.
+  const authorizations: string[] = [];
+  const server = createServer((request, response) => {
+    authorizations.push(request.headers.authorization ?? '');
+    request.resume();
+    request.on('end', () => {
+      response.setHeader('content-type', 'application/json');
+      response.end(JSON.stringify({ MessageId: `m${authorizations.length}` }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  // Credentials that rotate on every fetch: they expire within the SDK's refresh window.
+  let fetched = 0;
+  const client = new SESv2Client({
+    region: 'eu-west-1',
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    maxAttempts: 1,
+    credentials: async () => ({
+      accessKeyId: `AKID${++fetched}`,
+      secretAccessKey: 'secret',
+      expiration: new Date(Date.now() + 60_000),
+    }),
+  });
+  t.teardown(() => client.destroy());
+  const makeSigner = client.config.signer;
+  let built = 0;
+  client.config.signer = (scheme) => {
+    built++;
+    return makeSigner(scheme);
+  };
+  tuneSendingStack(client);
+
+  for (const to of ['a@example.com', 'b@example.com', 'c@example.com']) {
+    await client.send(new SendEmailCommand(simpleEmail([to])));
+  }
+  t.is(built, 1);
+  const scopes = authorizations.map((a) => /Credential=([^,]+)/.exec(a)?.[1]?.split('/'));
+  t.is(scopes.length, 3);
+  // Each request signed with a newer key than the one before, for the client's region and SES.
+  const keys = scopes.map((scope) => scope?.[0]);
+  t.is(new Set(keys).size, 3, `key ids: ${keys}`);
+  for (const scope of scopes) t.deepEqual(scope?.slice(2), ['eu-west-1', 'ses', 'aws4_request']);
 });
 
 // The SDK's own SHA-256 class, as a default client resolves it.
