@@ -991,6 +991,7 @@ COMMENT ON FUNCTION public.claim_recipient(p_campaign_id uuid, p_customer_id uui
 
 CREATE FUNCTION public.claim_recipients(p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval) RETURNS TABLE(ord integer, outcome text, email text, template_data jsonb, provider text, provider_template_name text, template_id uuid, attempt_count integer)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
@@ -2282,6 +2283,7 @@ COMMENT ON FUNCTION public.record_operator_action(p_action text, p_email text, p
 
 CREATE FUNCTION public.record_send_outcomes(p_campaign_ids uuid[], p_customer_ids uuid[], p_attempts integer[], p_outcomes text[], p_message_ids text[], p_errors text[], p_retry_at timestamp with time zone[]) RETURNS TABLE(ord integer, recorded text)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 #variable_conflict use_column
 declare
@@ -2664,6 +2666,7 @@ COMMENT ON FUNCTION public.reserve_send_slots(p_rate double precision, p_count i
 
 CREATE FUNCTION public.reserve_send_slots_for(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[]) RETURNS TABLE(ord integer, slot timestamp with time zone)
     LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 declare
   v_step interval := make_interval(secs => 1 / p_rate);
