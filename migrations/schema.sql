@@ -2661,6 +2661,63 @@ $$;
 COMMENT ON FUNCTION public.reserve_send_slots(p_rate double precision, p_count integer) IS 'Reserves p_count consecutive send slots at p_rate per second across all workers; returns the first (the others follow 1 / p_rate apart).';
 
 --
+-- Name: reserve_send_slots_and_claim(double precision, uuid[], uuid[], interval, interval); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval) RETURNS TABLE(ord integer, slot timestamp with time zone, claimed boolean, outcome text, email text, template_data jsonb, provider text, provider_template_name text, template_id uuid, attempt_count integer)
+    LANGUAGE plpgsql
+    SET plan_cache_mode TO 'force_generic_plan'
+    AS $$
+#variable_conflict use_column
+declare
+  -- reserve_send_slots_for turns synchronous_commit off for its transaction; a claim must be
+  -- durable before its send, so the setting is put back when anything is claimed.
+  v_sync text := current_setting('synchronous_commit');
+  v_slots timestamptz[];
+  v_due integer[];
+begin
+  select array_agg(s.slot order by s.ord) into v_slots
+    from public.reserve_send_slots_for(p_rate, p_campaign_ids, p_customer_ids) s;
+  select array_agg(i order by i) into v_due
+    from generate_subscripts(v_slots, 1) i
+   where v_slots[i] <= clock_timestamp() + p_lead;
+  if coalesce(cardinality(v_due), 0) = 0 then
+    return query
+      select i, v_slots[i], false, null::text, null::text, null::jsonb, null::text, null::text,
+             null::uuid, null::integer
+        from generate_subscripts(v_slots, 1) i
+       order by i;
+    return;
+  end if;
+  perform set_config('synchronous_commit', v_sync, true);
+  -- The due ones in the callers' order (sorted by key: the lock order claim_recipients expects);
+  -- claim_recipients' ord is the position among them.
+  return query
+    with c as (
+      select v_due[c.ord] as ord, c.outcome, c.email, c.template_data, c.provider,
+             c.provider_template_name, c.template_id, c.attempt_count
+        from public.claim_recipients(
+               array(select p_campaign_ids[u.d] from unnest(v_due) with ordinality u(d, n)
+                      order by u.n),
+               array(select p_customer_ids[u.d] from unnest(v_due) with ordinality u(d, n)
+                      order by u.n),
+               p_lease) c
+    )
+    select i, v_slots[i], c.ord is not null, c.outcome, c.email, c.template_data, c.provider,
+           c.provider_template_name, c.template_id, c.attempt_count
+      from generate_subscripts(v_slots, 1) i
+      left join c on c.ord = i
+     order by i;
+end;
+$$;
+
+--
+-- Name: FUNCTION reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval) IS 'reserve_send_slots_for, and in the same transaction claim_recipients for the recipients whose slot is due within p_lead: row ord (1-based) has its slot (null: not pending or not sendable) and, when claimed is true, its claim as claim_recipients returns it. Committed synchronously when anything was claimed. Callers pass the arrays sorted by (campaign_id, customer_id).';
+
+--
 -- Name: reserve_send_slots_for(double precision, uuid[], uuid[]); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -176,7 +176,7 @@ export default function createSendRecipient(deps: TaskDeps) {
   async function sendRecipient(key: RecipientKey, helpers: JobHelpers, place: Place) {
     const log = helpers.logger;
     const slot = await pacer.reserve(key);
-    const claim = await batches.claim(key, slot !== undefined);
+    const claim = slot?.claim ?? (await batches.claim(key, slot !== undefined));
     if (claim.outcome === 'not_found') {
       throw new PermanentJobError(
         `send_recipient: no recipient (campaign_id ${key.campaign_id}, customer_id ${key.customer_id})`,

@@ -52,12 +52,19 @@ async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: num
   return answered;
 }
 
+/** A slot (ms since the epoch; undefined: the recipient is not pending or its campaign not
+ * sendable) and the claim made with it, if its slot was due. */
+export interface Reservation {
+  at: number | undefined;
+  claim?: SendClaim;
+}
+
 export interface SendBatches {
   /**
-   * A pacing slot at `rate` per second (ms since the epoch), or undefined when the recipient is
-   * not pending or its campaign not sendable. One round trip per batch of callers.
+   * A pacing slot at `rate` per second, and the claim too when the slot is due within `leadMs`
+   * (committed before the answer, as any claim). One round trip per batch of callers.
    */
-  reserve(key: RecipientKey, rate: number): Promise<number | undefined>;
+  reserve(key: RecipientKey, rate: number, leadMs: number): Promise<Reservation>;
   /** A new slot for a send that would have left late (ms since the epoch); batched likewise. */
   reserveAgain(rate: number): Promise<number>;
   /** paced: the caller holds a send slot and claims just before it (a batch of its own kind). */
@@ -102,24 +109,32 @@ export function createSendBatches(
   // a few paced batches may be on their way at once.
   const pacedClaim = coalesce(claimBatch, { maxBatch: limits.maxBatch, maxInFlight: 4 });
 
-  // Slots: one call for the jobs asking at the same moment; it moves the shared pacer row once.
-  const reserve = coalesce<{ key: RecipientKey; rate: number }, number | undefined>(
+  // Slots: one call for the jobs asking at the same moment; it moves the shared pacer row once,
+  // and claims the recipients whose slots are due (the others claim just before their slots).
+  const reserve = coalesce<{ key: RecipientKey; rate: number; leadMs: number }, Reservation>(
     async (items) =>
       (
-        await sortedBatch(items, 'reserve_send_slots_for', async (sorted) => {
-          const { rows } = await db.query<{ ord: number; slot: Date | null }>({
-            name: 'mailer_reserve_send_slots_for',
-            text: 'select * from public.reserve_send_slots_for($1, $2::uuid[], $3::uuid[])',
+        await sortedBatch(items, 'reserve_send_slots_and_claim', async (sorted) => {
+          const { rows } = await db.query<
+            SendClaim & { ord: number; slot: Date | null; claimed: boolean }
+          >({
+            name: 'mailer_reserve_send_slots_and_claim',
+            text: `select * from public.reserve_send_slots_and_claim($1, $2::uuid[], $3::uuid[],
+                     make_interval(secs => $4), make_interval(secs => $5))`,
             values: [
               // The rate is the process's (deps.sendRate()); a change mid-batch waits one batch.
               sorted[0]?.rate ?? 1,
               sorted.map((i) => i.key.campaign_id),
               sorted.map((i) => i.key.customer_id),
+              options.leaseSeconds,
+              (sorted[0]?.leadMs ?? 0) / 1000,
             ],
           });
           return rows;
         })
-      ).map((row) => row.slot?.getTime()),
+      ).map(({ slot, claimed, ord: _ord, ...claim }) =>
+        claimed ? { at: slot?.getTime(), claim } : { at: slot?.getTime() },
+      ),
     limits,
   );
 
@@ -184,7 +199,7 @@ export function createSendBatches(
   );
 
   return {
-    reserve: (key, rate) => reserve({ key, rate }),
+    reserve: (key, rate, leadMs) => reserve({ key, rate, leadMs }),
     reserveAgain: (rate) => reserveAgain(rate),
     claim: (key, paced) => (paced ? pacedClaim({ key }) : batchedClaim({ key })),
     record: (key, attempt, result) => record({ key, attempt, result }),

@@ -4,8 +4,9 @@
 // src/queries/send-batches.ts), when a paced job claims, how late a send may leave, and how many
 // paced jobs of this process may hold a slot at once. tasks/send_recipient.ts only asks it.
 //
-// The life of a paced send: place() (the in-flight limit) -> reserve(key), which sleeps until
-// just before the slot -> the claim -> sendAt(slot, ...), which prepares the request (renders,
+// The life of a paced send: place() (the in-flight limit) -> reserve(key), which claims with the
+// slot when it is due within CLAIM_LEAD_MS, else sleeps until then -> the claim (when not made
+// yet) -> sendAt(slot, ...), which prepares the request (renders,
 // serialises, signs) and holds it at the SDK's last step until the slot, then writes it; a send
 // that would leave late takes a new slot instead, and its prepared request waits for that one.
 // Unpaced, every step passes straight on.
@@ -13,7 +14,7 @@ import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import type { SendBatches } from '../queries/send-batches.ts';
-import type { RecipientKey } from '../queries/sending.ts';
+import type { RecipientKey, SendClaim } from '../queries/sending.ts';
 import { fetchMaxSendRate } from '../ses/client.ts';
 import { NotWrittenError, type WriteGate } from '../ses/sdk-stack.ts';
 import { createLimiter } from './limiter.ts';
@@ -53,8 +54,9 @@ const MAX_SIGNED_AGE_MS = 60_000;
 // with 8 ms, 250-260 of a run's 19,200 sends missed their slot, 0.947 R; with 50 ms, 86 and
 // 0.956-0.957 R). A job whose slot is nearer claims at once: with the default 64 jobs a process
 // reserves its slots only ~20 ms ahead at that rate (0.948-0.951 R, against 0.945-0.950 R with
-// 8 ms). The price: a worker killed in between leaves up to rate x this many more recipients
-// claimed and never sent, in doubt (50 at R = 1,000/s, beside the rate x SES latency in flight).
+// 8 ms), and such a claim is made in the reservation's own statement. The price: a worker killed
+// in between leaves up to rate x this many more recipients claimed and never sent, in doubt (50
+// at R = 1,000/s, beside the rate x SES latency in flight).
 const CLAIM_LEAD_MS = 50;
 
 // Paced jobs wake up to claim on a grid of this step, so that the jobs whose slots fall in one
@@ -72,10 +74,14 @@ const CLAIM_TICK_MS = 5;
 const PACED_HORIZON_S = 0.1;
 const MIN_PACED_WAITING = 16;
 
-/** A reserved send slot: its time (ms since the epoch) and the rate it was taken at. */
+/**
+ * A reserved send slot: its time (ms since the epoch), the rate it was taken at, and the claim
+ * made with it when the slot was due within CLAIM_LEAD_MS (then the job claims no more).
+ */
 export interface Slot {
   at: number;
   rate: number;
+  claim?: SendClaim;
 }
 
 /** A place in the in-flight limit; release() is idempotent. */
@@ -89,7 +95,8 @@ export interface Pacer {
   /** Waits for a place among the paced jobs that may hold a slot (at once when unpaced). */
   place(): Promise<Place>;
   /**
-   * The recipient's slot, after sleeping until it is time to claim; undefined when unpaced, or
+   * The recipient's slot, with its claim when the slot was due within CLAIM_LEAD_MS (one round
+   * trip for both), else after sleeping until it is time to claim; undefined when unpaced, or
    * when the recipient is not pending or its campaign not sendable (such a job claims at once and
    * ends without spending the account's rate).
    */
@@ -138,8 +145,9 @@ export function createPacer(
     async reserve(key) {
       const current = rate();
       if (!current) return undefined;
-      const at = await batches.reserve(key, current);
+      const { at, claim } = await batches.reserve(key, current, CLAIM_LEAD_MS);
       if (at === undefined) return undefined;
+      if (claim) return { at, rate: current, claim };
       await sleepUntil(Math.floor((at - CLAIM_LEAD_MS) / CLAIM_TICK_MS) * CLAIM_TICK_MS);
       return { at, rate: current };
     },

@@ -3,7 +3,7 @@
 import test from 'ava';
 import type pg from 'pg';
 import { createSendBatches } from '../../src/queries/send-batches.ts';
-import { databaseForFile } from '../helpers/db.ts';
+import { createTestDatabase, databaseForFile } from '../helpers/db.ts';
 import {
   createRecipient,
   createSendingCampaign,
@@ -29,11 +29,11 @@ function recordingPool() {
 
 const lease = { leaseSeconds: 120 };
 
-async function pendingRecipients(count: number, campaignId?: string) {
-  const campaign = campaignId ?? (await createSendingCampaign(db.pool));
+async function pendingRecipients(count: number, campaignId?: string, pool = db.pool) {
+  const campaign = campaignId ?? (await createSendingCampaign(pool));
   const recipients = [];
   for (let i = 0; i < count; i++) {
-    recipients.push(await createRecipient(db.pool, campaign, 'pending'));
+    recipients.push(await createRecipient(pool, campaign, 'pending'));
   }
   return recipients;
 }
@@ -174,8 +174,13 @@ test('reserves consecutive slots 1/rate apart for pending recipients, none for t
   const { pool, statements } = recordingPool();
   const batches = createSendBatches(pool, lease);
   const before = Date.now();
-  const slots = await Promise.all([...pending, sent].map((r) => batches.reserve(keyOf(r), 10)));
+  // A lead no slot is due within: reservations only.
+  const reservations = await Promise.all(
+    [...pending, sent].map((r) => batches.reserve(keyOf(r), 10, -60_000)),
+  );
   t.is(statements.length, 1);
+  t.true(reservations.every((r) => r.claim === undefined));
+  const slots = reservations.map((r) => r.at);
   t.is(slots[3], undefined, 'no slot for a recipient already sent');
   const given = slots
     .slice(0, 3)
@@ -195,7 +200,58 @@ test('no slot for a recipient of a campaign that is not sending', async (t) => {
   const [recipient] = await pendingRecipients(1, campaign);
   if (!recipient) return t.fail();
   const batches = createSendBatches(db.pool, lease);
-  t.is(await batches.reserve(keyOf(recipient), 10), undefined);
+  t.deepEqual(await batches.reserve(keyOf(recipient), 10, 60_000), { at: undefined });
+});
+
+test('claims with the reservation the recipients whose slots are due, committed durably', async (t) => {
+  // A database of its own: the pacer row is shared, and the other tests move it.
+  const own = await createTestDatabase();
+  t.teardown(() => own.drop());
+  const campaign = await createSendingCampaign(own.pool);
+  const sent = await createSentRecipient(own.pool, campaign);
+  const batches = createSendBatches(own.pool, lease);
+  const pending = await pendingRecipients(3, campaign, own.pool);
+  // One every 10 s: the first slot is due within the 5 s lead, the next two are not.
+  const reservations = await Promise.all(
+    [...pending, sent].map((r) => batches.reserve(keyOf(r), 0.1, 5_000)),
+  );
+  // Slots go in key order; the first (the lowest customer id) is the one claimed.
+  const claimed = reservations.map((r) => r.claim?.outcome ?? null);
+  t.deepEqual(claimed, ['claimed', null, null, null]);
+  t.like(reservations[0]?.claim, { email: pending[0]?.email });
+  t.deepEqual(reservations[3], { at: undefined }, 'no slot, no claim for one already sent');
+  const statuses = [];
+  for (const r of pending) statuses.push((await recipientRow(own.pool, r))?.recipient_status);
+  t.deepEqual(statuses, ['sending', 'pending', 'pending']);
+  const { rows } = await own.pool.query<{ attempt_count: number }>(
+    'select attempt_count from campaign_recipients where customer_id = $1',
+    [pending[0]?.customerId],
+  );
+  t.is(
+    reservations[0]?.claim?.attempt_count,
+    rows[0]?.attempt_count,
+    'the claim names its attempt',
+  );
+
+  // A claim is committed with the session's synchronous_commit; a reservation alone, without.
+  const client = await own.pool.connect();
+  t.teardown(() => client.release());
+  const setting = async (lead: string) => {
+    await client.query('begin');
+    const [r] = await pendingRecipients(1, campaign, own.pool);
+    await client.query(
+      `select * from reserve_send_slots_and_claim(1000, array[$1::uuid], array[$2::uuid],
+                                                 interval '120 s', interval '${lead}')`,
+      [r?.campaignId, r?.customerId],
+    );
+    const { rows } = await client.query<{ s: string }>(
+      `select current_setting('synchronous_commit') as s`,
+    );
+    await client.query('rollback');
+    return rows[0]?.s;
+  };
+  t.is(await setting('1 hour'), 'on');
+  t.is(await setting('-1 hour'), 'off');
 });
 
 test('callers asking again at the same moment get consecutive slots from one reservation', async (t) => {

@@ -2,15 +2,19 @@
 // an in-memory SendBatches; the paced pipeline end to end is
 // test/pipeline/pacing.exclusive.test.ts.
 import test from 'ava';
-import type { SendBatches } from '../../src/queries/send-batches.ts';
+import type { Reservation, SendBatches } from '../../src/queries/send-batches.ts';
 import { NotWrittenError, type WriteGate } from '../../src/ses/sdk-stack.ts';
 import { createPacer, type Place } from '../../src/worker/pacing.ts';
 
 /** Hands out the given new slots in turn (ms from the call), and counts the calls. */
-function fakeBatches(newSlotsInMs: number[]) {
-  const calls = { reserveAgain: 0 };
+function fakeBatches(newSlotsInMs: number[], reservation?: Reservation) {
+  const calls = { reserveAgain: 0, reserve: [] as number[] };
   const batches: SendBatches = {
-    reserve: () => Promise.reject(new Error('not used')),
+    reserve: async (_key, _rate, leadMs) => {
+      calls.reserve.push(leadMs);
+      if (!reservation) throw new Error('not used');
+      return reservation;
+    },
     reserveAgain: async () => Date.now() + (newSlotsInMs[calls.reserveAgain++] ?? 0),
     claim: () => Promise.reject(new Error('not used')),
     record: () => Promise.reject(new Error('not used')),
@@ -34,6 +38,38 @@ function sdk() {
   };
   return { send, prepared };
 }
+
+const key = { campaign_id: 'c', customer_id: 'k' };
+const claimed = {
+  outcome: 'claimed' as const,
+  email: 'a@example.com',
+  template_data: null,
+  provider: 'internal' as const,
+  provider_template_name: null,
+  template_id: null,
+  attempt_count: 1,
+};
+
+test('a slot claimed with its reservation comes back with its claim, without a wait', async (t) => {
+  const at = Date.now() + 1_000;
+  const { batches, calls } = fakeBatches([], { at, claim: claimed });
+  const pacer = createPacer(() => 100, batches);
+  const asked = Date.now();
+  const slot = await pacer.reserve(key);
+  t.true(Date.now() - asked < 500, 'no wait for the claim time');
+  t.deepEqual(slot, { at, rate: 96, claim: claimed });
+  t.deepEqual(calls.reserve, [50], 'due means within the claim lead');
+});
+
+test('a slot reserved ahead comes back without a claim, just before its claim time', async (t) => {
+  const at = Date.now() + 300;
+  const { batches } = fakeBatches([], { at });
+  const pacer = createPacer(() => 100, batches);
+  const slot = await pacer.reserve(key);
+  const woke = Date.now();
+  t.deepEqual(slot, { at, rate: 96 });
+  t.true(woke >= at - 60 && woke < at, `woke ${at - woke} ms before the slot`);
+});
 
 test('a paced request is prepared at once and written at its slot, freeing its place', async (t) => {
   const { batches } = fakeBatches([]);
