@@ -115,9 +115,12 @@ export interface Pacer {
   ): Promise<T>;
 }
 
+// Never before `at` by the clock slots are compared with: a timer may fire up to a millisecond
+// early by Date.now() (it runs on the monotonic clock, rounded).
 async function sleepUntil(at: number): Promise<void> {
-  const wait = at - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  for (let wait = at - Date.now(); wait > 0; wait = at - Date.now()) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }
 
 /**
