@@ -52,8 +52,10 @@ async function sortedBatch<I extends { key: RecipientKey }, R extends { ord: num
   return answered;
 }
 
-/** A slot (ms since the epoch; undefined: the recipient is not pending or its campaign not
- * sendable) and the claim made with it, if its slot was due. */
+/**
+ * A slot (ms since the epoch; undefined: the recipient is not pending or its campaign not
+ * sendable) and the claim made with it, if its slot was due.
+ */
 export interface Reservation {
   at: number | undefined;
   claim?: SendClaim;

@@ -6,9 +6,9 @@
 //
 // The life of a paced send: place() (the in-flight limit) -> reserve(key), which claims with the
 // slot when it is due within CLAIM_LEAD_MS, else sleeps until then -> the claim (when not made
-// yet) -> sendAt(slot, ...), which prepares the request (renders,
-// serialises, signs) and holds it at the SDK's last step until the slot, then writes it; a send
-// that would leave late takes a new slot instead, and its prepared request waits for that one.
+// yet) -> sendAt(slot, ...), which prepares the request (renders, serialises, signs) and holds it
+// at the SDK's last step until the slot, then writes it; a send that would leave late takes a new
+// slot instead, and its prepared request waits for that one.
 // Unpaced, every step passes straight on.
 import type { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../config.ts';
