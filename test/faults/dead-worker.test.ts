@@ -29,20 +29,25 @@ test('a SIGKILLed worker leaves its campaign done within 60 s, its claims in dou
   const victim = await p.startWorker();
   const campaignId = await generate(p.db);
   // The victim itself must have requests on the wire (a busy machine can start it late).
-  await waitFor(
-    async () =>
-      (
-        await p.db.pool.query(
-          `select 1 from campaign_recipients r
-             join worker_processes w on w.process_id = r.claimed_by
-            where r.recipient_status = 'sending' and $1 in (w.pid, w.supervisor_pid)`,
-          [victim.child.pid],
-        )
-      ).rowCount !== 0,
-    { what: 'the victim sending', intervalMs: 10 },
-  );
+  const victimSending = () =>
+    waitFor(
+      async () =>
+        (
+          await p.db.pool.query(
+            `select 1 from campaign_recipients r
+               join worker_processes w on w.process_id = r.claimed_by
+              where r.recipient_status = 'sending' and $1 in (w.pid, w.supervisor_pid)`,
+            [victim.child.pid],
+          )
+        ).rowCount !== 0,
+      { what: 'the victim sending', intervalMs: 10 },
+    );
+  await victimSending();
   await p.startWorker();
 
+  // Again right before the kill: starting the second worker can take longer than SES's 2 s, and
+  // a kill between the victim's outcomes and its next claims would leave it nothing on the wire.
+  await victimSending();
   victim.child.kill('SIGKILL');
   await victim.exited;
   const killedAt = Date.now();

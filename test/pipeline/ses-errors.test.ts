@@ -113,10 +113,12 @@ test('SES refusing connections for 20 s: nobody fails, the worker backs off as a
   await waitForDone(p.db, campaignId);
 
   // Requests on the wire when the connections were cut are in doubt (SES may have taken them):
-  // at most one per job running at that moment. Nobody failed, nobody got two emails.
+  // one per job running at that moment (8), and the breaker opens on the third failure in a row,
+  // so a job freed by the first two can write one more on a connection being torn down (seen once
+  // in CI: 9). Nobody failed, nobody got two emails.
   const counts = await statusCounts(p.db, campaignId);
   t.is((counts.sent ?? 0) + (counts.in_doubt ?? 0), 600, JSON.stringify(counts));
-  t.true((counts.in_doubt ?? 0) <= 8, JSON.stringify(counts));
+  t.true((counts.in_doubt ?? 0) <= 8 + 2, JSON.stringify(counts));
   const received = new Map<string, number>();
   for (const message of [...first.sent(), ...second.sent()]) {
     for (const to of message.to) received.set(to, (received.get(to) ?? 0) + 1);
