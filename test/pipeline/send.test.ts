@@ -184,5 +184,7 @@ test("a campaign's last sends share their done checks", async (t) => {
     { what: 'the function statistics' },
   );
   t.log(`finish_campaign_if_complete called ${calls} times for 400 recipients`);
-  t.true(calls <= 16, `${calls} done checks`);
+  // Unshared, 41 here; shared, 3 on a quiet machine, and 17 once in a loaded CI run, where the
+  // last outcomes come in more, later batches and a check can end before the next one asks.
+  t.true(calls <= 24, `${calls} done checks`);
 });
