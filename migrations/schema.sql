@@ -2673,9 +2673,41 @@ declare
   -- reserve_send_slots_for turns synchronous_commit off for its transaction; a claim must be
   -- durable before its send, so the setting is put back when anything is claimed.
   v_sync text := current_setting('synchronous_commit');
+  v_step interval := make_interval(secs => 1 / p_rate);
+  v_count integer := coalesce(cardinality(p_campaign_ids), 0);
+  v_first timestamptz;
   v_slots timestamptz[];
   v_due integer[];
 begin
+  -- All due: the batch's slots taken under the pacer row's lock, held to the commit.
+  update public.send_pacer p
+     set next_slot = greatest(p.next_slot, clock_timestamp()) + v_count * v_step, rate = p_rate
+   where p.id and v_count > 0
+     and greatest(p.next_slot, clock_timestamp()) + (v_count - 1) * v_step
+         <= clock_timestamp() + p_lead
+  returning p.next_slot - v_count * v_step into v_first;
+  if found then
+    -- The claimed ones get the first slots in order; the rest are given back in the same
+    -- statement (no other transaction can have moved the row since).
+    return query
+      with c as materialized (
+        select c.*,
+               count(*) filter (where c.outcome = 'claimed') over (order by c.ord) as nth,
+               count(*) filter (where c.outcome = 'claimed') over () as claims
+          from public.claim_recipients(p_campaign_ids, p_customer_ids, p_lease) c
+      ), given_back as (
+        update public.send_pacer p
+           set next_slot = p.next_slot - (v_count - (select max(c.claims) from c)) * v_step
+         where p.id and (select max(c.claims) from c) < v_count
+      )
+      select c.ord, case when c.outcome = 'claimed' then v_first + (c.nth - 1) * v_step end,
+             c.outcome = 'claimed', c.outcome, c.email, c.template_data, c.provider,
+             c.provider_template_name, c.template_id, c.attempt_count
+        from c
+       order by c.ord;
+    return;
+  end if;
+
   select array_agg(s.slot order by s.ord) into v_slots
     from public.reserve_send_slots_for(p_rate, p_campaign_ids, p_customer_ids) s;
   select array_agg(i order by i) into v_due
@@ -2715,7 +2747,7 @@ $$;
 -- Name: FUNCTION reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval) IS 'reserve_send_slots_for, and in the same transaction claim_recipients for the recipients whose slot is due within p_lead: row ord (1-based) has its slot (null: not pending or not sendable) and, when claimed is true, its claim as claim_recipients returns it. Committed synchronously when anything was claimed. Callers pass the arrays sorted by (campaign_id, customer_id).';
+COMMENT ON FUNCTION public.reserve_send_slots_and_claim(p_rate double precision, p_campaign_ids uuid[], p_customer_ids uuid[], p_lease interval, p_lead interval) IS 'Send slots for a batch at p_rate with the claims of the recipients whose slot is due within p_lead, in one transaction: row ord (1-based) has its slot (null: not pending or not sendable) and, when claimed is true, its claim as claim_recipients returns it. When every slot is due, all are claimed and only the claimed get slots; otherwise reserve_send_slots_for, then claim_recipients for the due ones. Committed synchronously when anything was claimed. Callers pass the arrays sorted by (campaign_id, customer_id).';
 
 --
 -- Name: reserve_send_slots_for(double precision, uuid[], uuid[]); Type: FUNCTION; Schema: public; Owner: -

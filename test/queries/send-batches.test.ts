@@ -254,6 +254,47 @@ test('claims with the reservation the recipients whose slots are due, committed 
   t.is(await setting('-1 hour'), 'off');
 });
 
+test('a batch due at once is claimed whole; only the claimed get slots, the rest are given back', async (t) => {
+  const own = await createTestDatabase();
+  t.teardown(() => own.drop());
+  const campaign = await createSendingCampaign(own.pool);
+  const sent = await createSentRecipient(own.pool, campaign);
+  const pending = await pendingRecipients(3, campaign, own.pool);
+  // Pending, its address suppressed since: it would have a slot, but the claim refuses it.
+  const email = 'suppressed-since@example.com';
+  await own.pool.query(
+    `insert into suppression_list (email, reason, source) values ($1, 'manual', 'ops')`,
+    [email],
+  );
+  const suppressed = await createRecipient(own.pool, campaign, 'pending', { email });
+  const batches = createSendBatches(own.pool, lease);
+  const pacer = async () =>
+    (await own.pool.query<{ next_slot: Date }>('select next_slot from send_pacer')).rows[0]
+      ?.next_slot;
+  // The pacer row exists and is due now: five slots 1 ms apart are all due within 5 s.
+  await batches.reserveAgain(1000);
+  const before = (await pacer())?.getTime() ?? Number.NaN;
+  const reservations = await Promise.all(
+    [...pending, sent, suppressed].map((r) => batches.reserve(keyOf(r), 1000, 5_000)),
+  );
+  t.deepEqual(
+    reservations.map((r) => r.claim?.outcome ?? null),
+    ['claimed', 'claimed', 'claimed', null, null],
+  );
+  t.deepEqual(reservations[3], { at: undefined }, 'no slot, no claim for one already sent');
+  t.deepEqual(reservations[4], { at: undefined }, 'no slot for one the claim refused');
+  t.like(await recipientRow(own.pool, suppressed), { recipient_status: 'suppressed' });
+  const [first] = reservations;
+  const at = first?.at ?? Number.NaN;
+  t.true(at >= before, 'the first slot is the pacer next free one, or later');
+  t.deepEqual(
+    reservations.slice(0, 3).map((r) => (r.at ?? Number.NaN) - at),
+    [0, 1, 2],
+  );
+  t.is((await pacer())?.getTime(), at + 3, "the refused one's slot is free again");
+  for (const r of pending) t.like(await recipientRow(own.pool, r), { recipient_status: 'sending' });
+});
+
 test('callers asking again at the same moment get consecutive slots from one reservation', async (t) => {
   const { pool, statements } = recordingPool();
   const batches = createSendBatches(pool, lease);
