@@ -3583,9 +3583,11 @@ CREATE FUNCTION public.tg_suppression_list__suppress_pending() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 begin
-  update public.campaign_recipients
+  update public.campaign_recipients r
      set recipient_status = 'suppressed', last_error = 'suppressed: ' || new.reason
-   where email = new.email and recipient_status = 'pending';
+    from public.customers c
+   where c.email = new.email and r.customer_id = c.customer_id
+     and r.email = new.email and r.recipient_status = 'pending';
   return null;
 end;
 $$;
@@ -3594,7 +3596,7 @@ $$;
 -- Name: FUNCTION tg_suppression_list__suppress_pending(); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.tg_suppression_list__suppress_pending() IS 'A new suppression stops the address''s still-pending recipients in every campaign.';
+COMMENT ON FUNCTION public.tg_suppression_list__suppress_pending() IS 'A new suppression stops the address''s still-pending recipients in every campaign (found through the customer with that address; one generated with an address its customer no longer has is suppressed by its claim instead).';
 
 --
 -- Name: unschedule_campaign(uuid); Type: FUNCTION; Schema: public; Owner: -
@@ -5094,12 +5096,6 @@ CREATE INDEX campaign_recipients_in_doubt_idx ON public.campaign_recipients USIN
 --
 
 COMMENT ON INDEX public.campaign_recipients_in_doubt_idx IS 'In-doubt recipients only (few): the /metrics count and the in-doubt listings read this.';
-
---
--- Name: campaign_recipients_pending_email_idx; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX campaign_recipients_pending_email_idx ON public.campaign_recipients USING btree (email) WHERE (recipient_status = 'pending'::text);
 
 --
 -- Name: campaign_recipients_pending_idx; Type: INDEX; Schema: public; Owner: -
