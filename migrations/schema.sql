@@ -1584,7 +1584,7 @@ declare
   v_waiting integer;
   v_ids uuid[];
   v_more boolean;
-  v_window integer := coalesce(p_window, public.mailer_setting('feed_window', 20000));
+  v_window integer := least(public.mailer_setting('feed_window', 20000), p_window);
   v_batch integer := coalesce(p_batch, public.mailer_setting('feed_batch', 10000));
 begin
   -- The lock order: the campaign row first (key share: what the cursor's foreign key takes
@@ -1690,7 +1690,7 @@ $$;
 -- Name: FUNCTION feed_campaign_sends(p_campaign_id uuid, p_window integer, p_batch integer); Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON FUNCTION public.feed_campaign_sends(p_campaign_id uuid, p_window integer, p_batch integer) IS 'The feeder: tops a queued or sending campaign up to p_window (default mailer.feed_window, else 20,000) waiting send jobs (at most p_batch, default mailer.feed_batch, else 10,000, per call, in customer_id order, job key per recipient) and reschedules its feed_campaign job while anything is left to feed. Returns the jobs added; null when the campaign is not sendable (the feeder stops).';
+COMMENT ON FUNCTION public.feed_campaign_sends(p_campaign_id uuid, p_window integer, p_batch integer) IS 'The feeder: tops a queued or sending campaign up to p_window (at most, and by default, mailer.feed_window, else 20,000) waiting send jobs (at most p_batch, default mailer.feed_batch, else 10,000, per call, in customer_id order, job key per recipient) and reschedules its feed_campaign job while anything is left to feed. Returns the jobs added; null when the campaign is not sendable (the feeder stops).';
 
 --
 -- Name: feed_lock_key(uuid); Type: FUNCTION; Schema: public; Owner: -

@@ -33,8 +33,7 @@ export function pacedFeedWindow(rate: number | undefined): number | undefined {
 export default function createFeedCampaign(deps: TaskDeps) {
   return defineTask('feed_campaign', feedCampaignPayload, async (payload, helpers) => {
     const { rows } = await deps.pool.query<{ added: number | null }>(
-      `select public.feed_campaign_sends($1,
-         least(public.mailer_setting('feed_window', 20000), $2::int)) as added`,
+      'select public.feed_campaign_sends($1, $2::int) as added',
       [payload.campaign_id, pacedFeedWindow(deps.sendRate()) ?? null],
     );
     const added = rows[0]?.added ?? null;
