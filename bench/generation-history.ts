@@ -22,8 +22,7 @@ async function indexSizesMb(): Promise<Record<string, number>> {
     `select c.relname as name, round(pg_relation_size(c.oid) / 1048576.0)::int as mb
        from pg_class c
       where c.relname in ('unsubscribe_tokens_pkey', 'campaign_recipients_pkey',
-                          'campaign_recipients_customer_id_idx',
-                          'campaign_recipients_pending_email_idx')
+                          'campaign_recipients_customer_id_idx')
       order by c.relname`,
   );
   return Object.fromEntries(rows.map((r) => [r.name, r.mb]));
