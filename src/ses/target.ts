@@ -50,6 +50,7 @@ export function publicUrlProblem(config: Config): string | undefined {
   if (sesTarget(config).kind !== 'aws' || !isLoopbackUrl(config.publicUrl)) return undefined;
   return (
     `PUBLIC_URL is ${config.publicUrl}, but this campaign would be sent through real SES: ` +
-    'set PUBLIC_URL to the public https address of `mailer serve` (unsubscribe links point there)'
+    'set PUBLIC_URL to the public https address of `mailer serve` (unsubscribe links point ' +
+    'there), or SES_ENDPOINT for this command too when the workers send through a local SES'
   );
 }

@@ -110,6 +110,7 @@ test('a localhost PUBLIC_URL is refused at generation when the send goes to real
     refused.stderr,
     /PUBLIC_URL is http:\/\/localhost:3000, but this campaign would be sent through real SES/,
   );
+  t.regex(refused.stderr, /or SES_ENDPOINT for this command too/, 'names the local SES way out');
   t.is((await db.pool.query('select 1 from campaigns')).rowCount, 0, 'nothing generated');
 
   const local = await runCli(['campaign', 'generate', '--week', '1', '--no-send'], {
