@@ -20,26 +20,33 @@ import { NotWrittenError, type WriteGate } from '../ses/sdk-stack.ts';
 import { createLimiter } from './limiter.ts';
 
 // Pacing spends 96% of the allowed rate: a send that starts late (a busy CPU, a slow request)
-// bunches up with the next ones, and up to ~40 ms of such lateness must still never put more than
-// the account's limit into any one-second window.
+// bunches up with the next ones, and such lateness (up to slotLatenessMs) and the way to SES must
+// still never put more than the account's limit into any one-second window.
 export const PACING_HEADROOM = 0.96;
 
-// A send that would leave more than this after its slot takes a new slot instead: late sends
-// would bunch up with the on-time ones behind them and overfill a one-second window. The check
-// runs as the last step before the request is written (src/ses/sdk-stack.ts writeWhen): the
-// request is rendered, serialised and signed before its slot, so only the write is left.
-// - It used to run before that work too, which then came after the slot. On a busy CPU the sends
-//   woken together by one claim batch prepared their requests in turn, and the last ones missed
-//   their slots, took new ones and prepared again: bench/scaling.ts, 4 processes at
-//   R = 1,000,000/s, 1.3-1.9 new slots per send.
-// - 10 ms, not the 20 it was: the rest of the headroom is for the way to SES.
-//   test/pipeline/pacing.exclusive.test.ts at R = 100 saw 100 sends in its first second with
-//   20 ms, and the local SES refused 1-2 as over its rate in 4 of 5 runs (1 of 3 with it warmed
-//   first); with 10 ms, 97-100 and none refused in 6. The price, at a rate that binds: a send
-//   10-20 ms late now loses its slot. bench/pacing.ts 4a, one run traced: 430 of 19,200 sends
-//   missed their slot, 313 of them by 10-20 ms (1.6% of the run); a third in the campaign's
-//   first second, a quarter in one garbage-collection stall.
-const MAX_SLOT_LATENESS_MS = 10;
+// How late after its slot a send may still leave; a later one takes a new slot instead (late
+// sends bunch up with the on-time ones behind them). The check runs as the last step before the
+// request is written (src/ses/sdk-stack.ts writeWhen): the request is rendered, serialised and
+// signed before its slot, so only the write is left.
+// - Pacing spends PACING_HEADROOM of R, so a one-second window holds up to (1 - H) x R sends more
+//   than the slots' own spacing puts in it. Sends up to L late add H x R x L to a window, and its
+//   edge one more; half of that room goes to lateness, the other half to the way to SES (requests
+//   arriving closer together than they left). So L = (1 - H) / 2H - 1 / (H x R): 19.8 ms at
+//   R = 1,000/s, 15.6 ms at 200/s, 10.4 ms at 100/s, and MIN_SLOT_LATENESS_MS below 97/s.
+// - At R = 1,000/s a worker process keeps about 0.6 of a core busy, and the sends woken together
+//   by one claim prepare in turn: with 10 ms for every rate, 220-360 of 19,200 sends (1.1-1.9%)
+//   missed their slot, 80% of them by 10-20 ms, and one process reached 0.927-0.954 R. With
+//   20 ms: 0-8 missed (bench/pacing.ts 4a, 2026-12-07).
+// - At the low rates the floor holds, 20 ms was too much: test/pipeline/pacing.exclusive.test.ts
+//   at R = 100 saw 100 sends in its first second, and the local SES refused 1-2 as over its rate
+//   in 4 of 5 runs; with 10 ms, 97-100 and none refused in 6.
+const MIN_SLOT_LATENESS_MS = 10;
+
+/** How late (ms) a send paced at `rate` (sends per second, headroom taken) may leave its slot. */
+export function slotLatenessMs(rate: number): number {
+  const share = (1 - PACING_HEADROOM) / (2 * PACING_HEADROOM) - 1 / rate;
+  return Math.max(MIN_SLOT_LATENESS_MS, share * 1000);
+}
 
 // After this many new slots a send goes as it is.
 const MAX_SLOT_TRIES = 10;
@@ -49,7 +56,7 @@ const MAX_SLOT_TRIES = 10;
 const MAX_SIGNED_AGE_MS = 60_000;
 
 // A paced job claims this long before its slot, so that the claim's commit is done by then. A
-// claim committed after its slot's MAX_SLOT_LATENESS_MS loses the slot, and on these 2-core hosts
+// claim committed after its slot's slotLatenessMs loses the slot, and on these 2-core hosts
 // at R = 1,000/s one claim in a hundred took 25-40 ms (bench/pacing.ts, WORKER_CONCURRENCY 128:
 // with 8 ms, 250-260 of a run's 19,200 sends missed their slot, 0.947 R; with 50 ms, 86 and
 // 0.956-0.957 R). A job whose slot is nearer claims at once: with the default 64 jobs a process
@@ -160,6 +167,7 @@ export function createPacer(
         place.release();
         return send(undefined);
       }
+      const lateness = slotLatenessMs(current);
       let at = slot?.at ?? (await batches.reserveAgain(current));
       let tries = 1;
       for (;;) {
@@ -169,7 +177,7 @@ export function createPacer(
             for (;;) {
               if (at - prepared > maxSignedAgeMs) throw new NotWrittenError('signed too early');
               await sleepUntil(at);
-              if (tries > MAX_SLOT_TRIES || Date.now() <= at + MAX_SLOT_LATENESS_MS) {
+              if (tries > MAX_SLOT_TRIES || Date.now() <= at + lateness) {
                 place.release();
                 return;
               }

@@ -4,7 +4,7 @@
 import test from 'ava';
 import type { Reservation, SendBatches } from '../../src/queries/send-batches.ts';
 import { NotWrittenError, type WriteGate } from '../../src/ses/sdk-stack.ts';
-import { createPacer, type Place } from '../../src/worker/pacing.ts';
+import { createPacer, type Place, slotLatenessMs } from '../../src/worker/pacing.ts';
 
 /** Hands out the given new slots in turn (ms from the call), and counts the calls. */
 function fakeBatches(newSlotsInMs: number[], reservation?: Reservation) {
@@ -94,6 +94,25 @@ test('a request that would leave late takes a new slot and is written at it, pre
   t.is(missed, 1);
   t.true(written - asked >= 100, 'written at the new slot');
   t.is(prepared.length, 1);
+});
+
+test('how late a send may leave grows with the rate, from 10 ms up to ~20 ms', (t) => {
+  // Paced rates (headroom taken) of accounts at 14, 100, 200, 1,000 and 1,000,000 per second.
+  const ms = [13.44, 96, 192, 960, 960_000].map((rate) => Math.round(slotLatenessMs(rate) * 10));
+  t.deepEqual(ms, [100, 104, 156, 198, 208]);
+});
+
+test('a request 13 ms late is written as it is at 1,000/s, and takes a new slot at 100/s', async (t) => {
+  for (const [account, newSlots] of [
+    [1_000, 0],
+    [100, 1],
+  ] as const) {
+    const { batches, calls } = fakeBatches([20]);
+    const pacer = createPacer(() => account, batches);
+    const rate = (pacer.rate() ?? 0) as number;
+    await pacer.sendAt({ at: Date.now() - 13, rate }, countingPlace(), sdk().send);
+    t.is(calls.reserveAgain, newSlots, `R = ${account}/s`);
+  }
 });
 
 test('a request signed too long before its new slot is dropped unwritten and signed again', async (t) => {
