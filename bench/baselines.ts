@@ -15,7 +15,7 @@ import { run, type TaskList, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { loadConfig } from '../src/config.ts';
 import { graphileLoggerFrom } from '../src/logger.ts';
-import { sendRunnerPreset, workerPoolSize } from '../src/worker/runner.ts';
+import { sendRunnerPreset, UNPACED_CONCURRENCY, workerPoolSize } from '../src/worker/runner.ts';
 import { type BenchDatabase, createBenchDatabase, emit, logger, quick } from './lib.ts';
 import { backendCpuByPid, backendCpuSince } from './support/processes.ts';
 import { round } from './support/sampling.ts';
@@ -47,7 +47,7 @@ async function drain(
   count: number,
 ): Promise<BaselineResult> {
   const config = loadConfig({ ...process.env, DATABASE_URL: db.url });
-  const concurrency = config.worker.concurrency;
+  const concurrency = config.worker.concurrency ?? UNPACED_CONCURRENCY;
   const pool = workerPool(db, workerPoolSize(concurrency));
   const events = new EventEmitter() as WorkerEvents;
   let first = 0;
@@ -191,7 +191,7 @@ if (import.meta.main) {
   const jobs = quick ? 10_000 : 50_000;
   const config = loadConfig({});
   const options = {
-    concurrency: config.worker.concurrency,
+    concurrency: config.worker.concurrency ?? UNPACED_CONCURRENCY,
     local_queue_size: sendRunnerPreset(config).localQueue?.size ?? 0,
   };
   for (const [name, measure] of [

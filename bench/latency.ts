@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { run, type WorkerEvents } from 'graphile-worker';
 import { loadConfig } from '../src/config.ts';
 import { graphileLoggerFrom } from '../src/logger.ts';
-import { workerPoolSize, workerPreset } from '../src/worker/runner.ts';
+import { UNPACED_CONCURRENCY, workerPoolSize, workerPreset } from '../src/worker/runner.ts';
 import { workerPool } from './baselines.ts';
 import {
   type BenchDatabase,
@@ -30,7 +30,8 @@ const recipients = 1_000;
 /** add_jobs(n no-op jobs) -> first job start, with an idle runner using the project's options. */
 async function baselineLatencies(db: BenchDatabase, count: number): Promise<number[]> {
   const config = loadConfig({ ...process.env, DATABASE_URL: db.url });
-  const pool = workerPool(db, workerPoolSize(config.worker.concurrency));
+  const concurrency = config.worker.concurrency ?? UNPACED_CONCURRENCY;
+  const pool = workerPool(db, workerPoolSize(concurrency));
   const events = new EventEmitter() as WorkerEvents;
   let started: (() => void) | undefined;
   let succeeded = 0;
@@ -41,7 +42,7 @@ async function baselineLatencies(db: BenchDatabase, count: number): Promise<numb
   const runner = await run({
     pgPool: pool,
     taskList: { bench_noop: async () => undefined },
-    concurrency: config.worker.concurrency,
+    concurrency,
     noHandleSignals: true,
     events,
     logger: graphileLoggerFrom(logger),

@@ -58,7 +58,10 @@ const envSchema = z.object({
   SNS_TOPIC_ARNS: csv,
   SNS_TRUST_LOCAL_CERT: boolish,
   UNSUBSCRIBE_TOKEN_TTL_DAYS: positiveInt(90),
-  WORKER_CONCURRENCY: positiveInt(64),
+  // Unset: 64, or what the paced rate needs (sendConcurrency in src/worker/pacing.ts).
+  WORKER_CONCURRENCY: optionalString.pipe(
+    z.coerce.number<string | undefined>().int().positive().optional(),
+  ),
   // Prometheus /metrics, on a listener of its own bound to METRICS_HOST, never on the public one
   // (PORT) with the webhook and the unsubscribe pages: `serve` and `start` on METRICS_PORT,
   // `worker` on WORKER_METRICS_PORT (its own counters). Unset: no metrics listener.
@@ -148,7 +151,8 @@ export interface Config {
   readonly sns: { readonly topicArns: readonly string[]; readonly trustLocalCert: boolean };
   readonly unsubscribeTokenTtlDays: number;
   readonly worker: {
-    readonly concurrency: number;
+    /** Send jobs at once per process; undefined: sized from the rate (src/worker/runner.ts). */
+    readonly concurrency: number | undefined;
     readonly localQueueSize: number | undefined;
     readonly metricsPort: number | undefined;
   };

@@ -59,7 +59,7 @@ const MAX_SIGNED_AGE_MS = 60_000;
 // claim committed after its slot's slotLatenessMs loses the slot, and on these 2-core hosts
 // at R = 1,000/s one claim in a hundred took 25-40 ms (bench/pacing.ts, WORKER_CONCURRENCY 128:
 // with 8 ms, 250-260 of a run's 19,200 sends missed their slot, 0.947 R; with 50 ms, 86 and
-// 0.956-0.957 R). A job whose slot is nearer claims at once: with the default 64 jobs a process
+// 0.956-0.957 R). A job whose slot is nearer claims at once: with 64 jobs a process
 // reserves its slots only ~20 ms ahead at that rate (0.948-0.951 R, against 0.945-0.950 R with
 // 8 ms), and such a claim is made in the reservation's own statement. The price: a worker killed
 // in between leaves up to rate x this many more recipients claimed and never sent, in doubt (50
@@ -80,6 +80,25 @@ const CLAIM_TICK_MS = 5;
 // no slot, so the sends in flight follow rate x latency.
 const PACED_HORIZON_S = 0.1;
 const MIN_PACED_WAITING = 16;
+
+// The send jobs a paced process runs at once unless WORKER_CONCURRENCY (or -c) says otherwise:
+// enough to keep every slot filled. Up to rate x PACED_HORIZON_S jobs hold slots, rate x SES's
+// latency wait on SES, and each spends a few ms in its claim and its outcome: rate x 0.15 s covers
+// 30-50 ms of SES latency. Never fewer than an unpaced process runs. At most 128: every job holds
+// its prepared request, and flat out one process sends ~2,300/s on these 2-core hosts, which 128
+// jobs keep busy with up to 50 ms of SES latency.
+// - bench/pacing.ts 4a (R = 1,000/s, 30 ms, one process, slots up to 20 ms late), three pairs
+//   alternated on 2026-12-07: 0.950, 0.955, 0.955 R with 128 jobs against 0.950, 0.938, 0.947 R
+//   with 64, whose slots were reserved only 20-35 ms ahead, so a slow claim left the pacer row
+//   behind the clock.
+const PACED_JOBS_S = 0.15;
+const MAX_PACED_CONCURRENCY = 128;
+
+/** Send jobs at once for a process paced at accountRate (undefined or 0: unpaced). */
+export function sendConcurrency(accountRate: number | undefined, unpaced: number): number {
+  const jobs = Math.ceil((accountRate ?? 0) * PACING_HEADROOM * PACED_JOBS_S);
+  return Math.max(unpaced, Math.min(MAX_PACED_CONCURRENCY, jobs));
+}
 
 /**
  * A reserved send slot: its time (ms since the epoch), the rate it was taken at, and the claim

@@ -19,7 +19,7 @@ import { createTemplateRenderer } from '../ses/render.ts';
 import { watchForDeadWorkers } from './dead-workers.ts';
 import { PermanentJobError } from './define.ts';
 import type { TaskDeps } from './deps.ts';
-import { resolveAccountRate } from './pacing.ts';
+import { resolveAccountRate, sendConcurrency } from './pacing.ts';
 import { loadTaskList, tasksDirectory } from './registry.ts';
 import { SUPERVISOR_PID_ENV } from './supervisor.ts';
 
@@ -32,6 +32,8 @@ export function newProcessId(): string {
 export interface WorkerHandle {
   /** The two runners (see startWorker): send_recipient, and every other task with the crontab. */
   runners: { sends: Runner; others: Runner };
+  /** Jobs each runner runs at once. */
+  concurrency: number;
   /** Settles when either runner ends by itself (resolved) or fails (rejected). */
   promise: Promise<void>;
   metrics: Metrics;
@@ -86,6 +88,10 @@ export function workerPoolSize(concurrency: number): number {
 // reconciliation, generation) runs in a second runner with as many slots, never behind a send.
 const SEND_TASK = 'send_recipient';
 
+// Jobs a process runs at once (in each of its two runners) when neither WORKER_CONCURRENCY nor -c
+// says: this many unpaced; paced, as many as the rate needs (sendConcurrency in pacing.ts).
+export const UNPACED_CONCURRENCY = 64;
+
 // graphile-worker's local queue: jobs fetched in one query. Never smaller than the concurrency
 // unless WORKER_LOCAL_QUEUE_SIZE says so: graphile-worker then warns, and fetches too few at once.
 const LOCAL_QUEUE_SIZE = 100;
@@ -96,7 +102,7 @@ const LOCAL_QUEUE_SIZE = 100;
 // a worker in 1 of 6 runs.
 export function workerPreset(
   config: Config,
-  concurrency = config.worker.concurrency,
+  concurrency = config.worker.concurrency ?? UNPACED_CONCURRENCY,
 ): NonNullable<GraphileConfig.Preset['worker']> {
   const localQueueSize = config.worker.localQueueSize ?? Math.max(LOCAL_QUEUE_SIZE, concurrency);
   return {
@@ -115,7 +121,7 @@ const SEND_COMPLETION_BATCH_MS = 5;
 
 export function sendRunnerPreset(
   config: Config,
-  concurrency = config.worker.concurrency,
+  concurrency = config.worker.concurrency ?? UNPACED_CONCURRENCY,
 ): NonNullable<GraphileConfig.Preset['worker']> {
   return { ...workerPreset(config, concurrency), completeJobBatchDelay: SEND_COMPLETION_BATCH_MS };
 }
@@ -188,7 +194,10 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   });
   const { [SEND_TASK]: sendTask, ...otherTasks } = await loadTaskList(deps);
   if (sendTask === undefined) throw new Error(`startWorker: no ${SEND_TASK} task in tasks/`);
-  const concurrency = options.concurrency ?? config.worker.concurrency;
+  const concurrency =
+    options.concurrency ??
+    config.worker.concurrency ??
+    sendConcurrency(deps.sendRate(), UNPACED_CONCURRENCY);
   const shared = {
     events,
     pgPool: pool,
@@ -218,6 +227,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
   const stopWatching = watchForDeadWorkers(pool, logger);
   return {
     runners: { sends, others },
+    concurrency,
     // When one runner ends (graphile-worker gives up after losing the database), the process
     // stops: the supervisor starts a new one with both.
     promise: Promise.race([sends.promise, others.promise]),

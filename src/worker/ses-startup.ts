@@ -10,7 +10,7 @@ import { createPool } from '../db/pool.ts';
 import type { Logger } from '../logger.ts';
 import { connectSes } from '../ses/connect.ts';
 import { checkSesAtStartup } from '../ses/preflight.ts';
-import { newProcessId, startWorker, workerPoolSize } from './runner.ts';
+import { newProcessId, startWorker, UNPACED_CONCURRENCY, workerPoolSize } from './runner.ts';
 
 export async function connectSesForSending(config: Config, logger: Logger, pool: pg.Pool) {
   const ses = await connectSes(config, logger);
@@ -42,9 +42,11 @@ export async function startSendingWorker(
   },
 ) {
   const processId = newProcessId();
-  const concurrency = options.concurrency ?? config.worker.concurrency;
+  // The pool is sized before the rate is known; a concurrency sized from it is never below
+  // UNPACED_CONCURRENCY, and the pool's size is capped well below that anyway.
+  const poolFor = options.concurrency ?? config.worker.concurrency ?? UNPACED_CONCURRENCY;
   const pool = createPool(options.databaseUrl, logger, {
-    max: workerPoolSize(concurrency) + (options.extraConnections ?? 0),
+    max: workerPoolSize(poolFor) + (options.extraConnections ?? 0),
     applicationName: processId,
     // Between campaigns a worker is idle for days. With its connections closed after 10 s idle,
     // every campaign started on new server sessions, and its first half second of paced sends
@@ -63,7 +65,7 @@ export async function startSendingWorker(
       concurrency: options.concurrency,
       crontab: options.crontab,
     });
-    return { processId, concurrency, pool, ses, worker };
+    return { processId, concurrency: worker.concurrency, pool, ses, worker };
   } catch (error) {
     // The kept connections would hold the process open after its one-line refusal.
     await ses?.close();

@@ -6,7 +6,7 @@ import { sendRunnerPreset, workerPreset } from '../../src/worker/runner.ts';
 // the concurrency; unset, the queue is 100 or the concurrency when larger (`mailer worker -c N`).
 test('the local queue is never smaller than the concurrency unless WORKER_LOCAL_QUEUE_SIZE says', (t) => {
   const defaults = loadConfig({});
-  t.is(defaults.worker.concurrency, 64);
+  t.is(defaults.worker.concurrency, undefined);
   t.deepEqual(workerPreset(defaults).localQueue, { size: 100 });
   t.deepEqual(workerPreset(loadConfig({ WORKER_CONCURRENCY: '128' })).localQueue, { size: 128 });
   t.deepEqual(sendRunnerPreset(defaults, 300).localQueue, { size: 300 });
