@@ -168,9 +168,9 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerHandle>
 
   const crontab = options.crontab === false ? '' : await readFile(crontabPath, 'utf8');
   const events = new EventEmitter() as WorkerEvents;
-  // graphile-worker creates a worker per job slot (about 130 per process): their ids go onto the
-  // process's row in batches, one update for the ids created in the same moment, instead of
-  // ~130 updates queueing on that one row.
+  // graphile-worker creates a worker per job slot (two runners: twice the concurrency, 128-256 per
+  // process): their ids go onto the process's row in batches, one update for the ids created in
+  // the same moment, instead of that many updates queueing on that one row.
   const registerIds = coalesce<string, void>(
     async (ids) => {
       await pool.query(
