@@ -1,10 +1,11 @@
 // A `mailer worker` in this test's own process, on the test's database and a local SES endpoint:
-// the same startWorker the CLI runs, unpaced, without the crontab, stopped when the test ends.
+// the same startWorker the CLI runs, unpaced unless told otherwise, without the crontab, stopped
+// when the test ends.
 import type { ExecutionContext } from 'ava';
 import { type Config, loadConfig } from '../../src/config.ts';
 import { createPool } from '../../src/db/pool.ts';
 import { createSesClient } from '../../src/ses/client.ts';
-import { newProcessId, startWorker } from '../../src/worker/runner.ts';
+import { newProcessId, startWorker, type WorkerHandle } from '../../src/worker/runner.ts';
 import { PUBLIC_URL, testLogger } from '../http/helpers.ts';
 
 /**
@@ -18,7 +19,17 @@ export async function startWorkerInProcess(
   databaseUrl: string,
   sesUrl: string,
 ): Promise<Config> {
-  const config = loadConfig({ SES_MAX_SEND_RATE: '0', PUBLIC_URL, SES_ENDPOINT: sesUrl });
+  return (await startWorkerWith(t, databaseUrl, sesUrl)).config;
+}
+
+/** startWorkerInProcess with more environment (paced, say); returns the handle and its id too. */
+export async function startWorkerWith(
+  t: ExecutionContext,
+  databaseUrl: string,
+  sesUrl: string,
+  env: Record<string, string> = {},
+): Promise<{ config: Config; worker: WorkerHandle; processId: string }> {
+  const config = loadConfig({ SES_MAX_SEND_RATE: '0', PUBLIC_URL, SES_ENDPOINT: sesUrl, ...env });
   const client = createSesClient(config, sesUrl);
   const processId = newProcessId();
   const pool = createPool(databaseUrl, testLogger, { applicationName: processId });
@@ -35,5 +46,5 @@ export async function startWorkerInProcess(
     await pool.end();
     client.destroy();
   });
-  return config;
+  return { config, worker, processId };
 }

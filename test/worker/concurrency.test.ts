@@ -1,14 +1,10 @@
 // How many send jobs a worker process runs at once: WORKER_CONCURRENCY when set, else 64
 // unpaced, and paced as many as its rate needs to keep every slot filled (up to 128).
 import test from 'ava';
-import { loadConfig } from '../../src/config.ts';
-import { createPool } from '../../src/db/pool.ts';
-import { createSesClient } from '../../src/ses/client.ts';
 import { sendConcurrency } from '../../src/worker/pacing.ts';
-import { newProcessId, startWorker } from '../../src/worker/runner.ts';
 import { waitFor } from '../helpers/cli.ts';
 import { createTestDatabase } from '../helpers/db.ts';
-import { PUBLIC_URL, testLogger } from '../http/helpers.ts';
+import { startWorkerWith } from '../helpers/worker.ts';
 
 test('paced, a process runs rate x 0.15 s send jobs, never fewer than 64 nor more than 128', (t) => {
   const jobs = [undefined, 0, 14, 500, 1_000, 1_000_000].map((rate) => sendConcurrency(rate, 64));
@@ -25,23 +21,7 @@ for (const [env, expected] of [
   test(`a worker started with ${JSON.stringify(env)} runs ${expected} jobs in each runner`, async (t) => {
     const db = await createTestDatabase();
     t.teardown(() => db.drop());
-    const config = loadConfig({ ...env, PUBLIC_URL, SES_ENDPOINT: 'http://127.0.0.1:9' });
-    const client = createSesClient(config, 'http://127.0.0.1:9');
-    const processId = newProcessId();
-    const pool = createPool(db.url, testLogger, { applicationName: processId });
-    const worker = await startWorker({
-      config,
-      logger: testLogger,
-      pool,
-      processId,
-      ses: client,
-      crontab: false,
-    });
-    t.teardown(async () => {
-      await worker.stop();
-      await pool.end();
-      client.destroy();
-    });
+    const { worker, processId } = await startWorkerWith(t, db.url, 'http://127.0.0.1:9', env);
     t.is(worker.concurrency, expected);
     // graphile-worker makes one worker per job slot in each runner, and the process registers
     // every one of them (in batches, after its start).
